@@ -1,0 +1,55 @@
+// Command avouch is a WS-Trust Security Token Service: `avouch serve` runs it;
+// the other commands manage users and keys and act as a sample client.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `avouch — a WS-Trust Security Token Service
+
+Usage:
+  avouch serve   [flags]                 start the STS (zero configuration: ./avouch-data, HTTPS :9443)
+  avouch user    add|list|delete ...     manage users of the embedded (PRIMARY) user store
+  avouch keys    cert ...                show the token-signing certificate
+  avouch client  issue ...               sample WS-Trust client: request a token and print it
+  avouch version                         print the version
+
+Run 'avouch COMMAND -h' for a command's flags.
+`
+
+var version = "dev"
+
+type command func(args []string, stdout, stderr io.Writer) int
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":  runServe,
+		"user":   runUser,
+		"keys":   runKeys,
+		"client": runClient,
+		"version": func(_ []string, stdout, _ io.Writer) int {
+			fmt.Fprintln(stdout, "avouch", version)
+			return 0
+		},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "avouch: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	return cmd(args[1:], stdout, stderr)
+}

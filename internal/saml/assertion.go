@@ -1,0 +1,269 @@
+package saml
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/avouch/avouch/internal/xmltext"
+)
+
+// Namespaces and URIs of the assertions we build.
+const (
+	NS20 = "urn:oasis:names:tc:SAML:2.0:assertion"
+	NS11 = "urn:oasis:names:tc:SAML:1.0:assertion"
+
+	CMBearer20 = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+	CMBearer11 = "urn:oasis:names:tc:SAML:1.0:cm:bearer"
+
+	AttrNameFormatURI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+	NameIDUnspecified = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+
+	ACPassword                   = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
+	ACPasswordProtectedTransport = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+	AMPassword11                 = "urn:oasis:names:tc:SAML:1.0:am:password"
+)
+
+// TimeFormat is how every protocol time is written: UTC, millisecond, Z.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// Attribute is a claim: its URI and values.
+type Attribute struct {
+	Name   string
+	Values []string
+}
+
+// Assertion is what the core asks a builder for. It is protocol-free data.
+type Assertion struct {
+	ID           string
+	Issuer       string
+	IssueInstant time.Time
+	NotBefore    time.Time
+	NotOnOrAfter time.Time
+	Subject      string
+	NameIDFormat string // default unspecified
+	Audiences    []string
+	AuthnInstant time.Time
+	AuthnContext string // SAML 2.0 class ref; SAML 1.1 always uses am:password for passwords
+	Attributes   []Attribute
+	// DefaultNS writes the assertion in the default namespace
+	// (<Assertion xmlns="…">), as ADFS does, for clients that cut tokens out by
+	// text and expect no prefix.
+	DefaultNS bool
+}
+
+// NewID returns a fresh assertion ID: "_" and 128 random bits in hex (an
+// NCName, as xs:ID requires).
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return "_" + hex.EncodeToString(b[:])
+}
+
+func ts(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// sortedAttributes returns a's attributes with names sorted (canonical order
+// is irrelevant for elements, but stable output makes tests and diffs simple)
+// and values kept in order.
+func sortedAttributes(in []Attribute) []Attribute {
+	out := append([]Attribute(nil), in...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// el writes elements with one prefix (or none in default-namespace style).
+type el struct {
+	b      *bytes.Buffer
+	prefix string // "saml2:" or ""
+}
+
+func (w el) open(name string) { w.b.WriteString("<" + w.prefix + name + ">") }
+func (w el) close(name string) { w.b.WriteString("</" + w.prefix + name + ">") }
+func (w el) start(name string) { w.b.WriteString("<" + w.prefix + name) }
+func (w el) attr(k, v string)  { w.b.WriteString(" " + k + `="` + xmltext.EscapeAttr(v) + `"`) }
+func (w el) end()              { w.b.WriteByte('>') }
+func (w el) text(name, v string) {
+	w.open(name)
+	w.b.WriteString(xmltext.EscapeText(v))
+	w.close(name)
+}
+
+// Build20 writes and signs a SAML 2.0 assertion with bearer confirmation.
+func (s *Signer) Build20(a *Assertion) ([]byte, error) {
+	var head, tail bytes.Buffer
+	head.Grow(256)
+	tail.Grow(1024 + 128*len(a.Attributes))
+	w := el{b: &head, prefix: "saml2:"}
+	if a.DefaultNS {
+		w.prefix = ""
+	}
+	w.start("Assertion")
+	if a.DefaultNS {
+		head.WriteString(` xmlns="` + NS20 + `"`)
+	} else {
+		head.WriteString(` xmlns:saml2="` + NS20 + `"`)
+	}
+	w.attr("ID", a.ID)
+	w.attr("IssueInstant", ts(a.IssueInstant))
+	w.attr("Version", "2.0")
+	w.end()
+	w.text("Issuer", a.Issuer)
+
+	w.b = &tail
+	w.open("Subject")
+	format := a.NameIDFormat
+	if format == "" {
+		format = NameIDUnspecified
+	}
+	w.start("NameID")
+	w.attr("Format", format)
+	w.end()
+	tail.WriteString(xmltext.EscapeText(a.Subject))
+	w.close("NameID")
+	w.start("SubjectConfirmation")
+	w.attr("Method", CMBearer20)
+	w.end()
+	w.start("SubjectConfirmationData")
+	w.attr("NotOnOrAfter", ts(a.NotOnOrAfter))
+	w.end()
+	w.close("SubjectConfirmationData")
+	w.close("SubjectConfirmation")
+	w.close("Subject")
+
+	w.start("Conditions")
+	w.attr("NotBefore", ts(a.NotBefore))
+	w.attr("NotOnOrAfter", ts(a.NotOnOrAfter))
+	w.end()
+	if len(a.Audiences) > 0 {
+		w.open("AudienceRestriction")
+		for _, aud := range a.Audiences {
+			w.text("Audience", aud)
+		}
+		w.close("AudienceRestriction")
+	}
+	w.close("Conditions")
+
+	w.start("AuthnStatement")
+	w.attr("AuthnInstant", ts(a.AuthnInstant))
+	w.attr("SessionIndex", a.ID)
+	w.end()
+	w.open("AuthnContext")
+	ac := a.AuthnContext
+	if ac == "" {
+		ac = ACPassword
+	}
+	w.text("AuthnContextClassRef", ac)
+	w.close("AuthnContext")
+	w.close("AuthnStatement")
+
+	if len(a.Attributes) > 0 {
+		w.open("AttributeStatement")
+		for _, at := range sortedAttributes(a.Attributes) {
+			w.start("Attribute")
+			w.attr("Name", at.Name)
+			w.attr("NameFormat", AttrNameFormatURI)
+			w.end()
+			for _, v := range at.Values {
+				w.text("AttributeValue", v)
+			}
+			w.close("Attribute")
+		}
+		w.close("AttributeStatement")
+	}
+	w.close("Assertion")
+	return s.sign(head.Bytes(), tail.Bytes(), a.ID)
+}
+
+// splitClaimURI splits a claim URI at its last '/' into the SAML 1.1
+// AttributeNamespace and AttributeName, as WIF/ADFS do. A URI without '/'
+// (or ending in one) keeps an empty namespace... which SAML 1.1 forbids, so
+// the whole URI becomes the name under the avouch namespace.
+func splitClaimURI(uri string) (ns, name string) {
+	i := strings.LastIndexByte(uri, '/')
+	if i <= 0 || i == len(uri)-1 {
+		return "urn:avouch:claims", uri
+	}
+	return uri[:i], uri[i+1:]
+}
+
+// Build11 writes and signs a SAML 1.1 assertion with bearer confirmation. The
+// signature is the last child, as the SAML 1.1 schema requires.
+func (s *Signer) Build11(a *Assertion) ([]byte, error) {
+	var head bytes.Buffer
+	head.Grow(1400 + 128*len(a.Attributes))
+	w := el{b: &head, prefix: "saml:"}
+	if a.DefaultNS {
+		w.prefix = ""
+	}
+	w.start("Assertion")
+	if a.DefaultNS {
+		head.WriteString(` xmlns="` + NS11 + `"`)
+	} else {
+		head.WriteString(` xmlns:saml="` + NS11 + `"`)
+	}
+	w.attr("AssertionID", a.ID)
+	w.attr("IssueInstant", ts(a.IssueInstant))
+	w.attr("Issuer", a.Issuer)
+	w.attr("MajorVersion", "1")
+	w.attr("MinorVersion", "1")
+	w.end()
+
+	w.start("Conditions")
+	w.attr("NotBefore", ts(a.NotBefore))
+	w.attr("NotOnOrAfter", ts(a.NotOnOrAfter))
+	w.end()
+	if len(a.Audiences) > 0 {
+		w.open("AudienceRestrictionCondition")
+		for _, aud := range a.Audiences {
+			w.text("Audience", aud)
+		}
+		w.close("AudienceRestrictionCondition")
+	}
+	w.close("Conditions")
+
+	subject := func() {
+		w.open("Subject")
+		w.start("NameIdentifier")
+		if a.NameIDFormat != "" {
+			w.attr("Format", a.NameIDFormat)
+		}
+		w.end()
+		head.WriteString(xmltext.EscapeText(a.Subject))
+		w.close("NameIdentifier")
+		w.open("SubjectConfirmation")
+		w.text("ConfirmationMethod", CMBearer11)
+		w.close("SubjectConfirmation")
+		w.close("Subject")
+	}
+
+	w.start("AuthenticationStatement")
+	w.attr("AuthenticationInstant", ts(a.AuthnInstant))
+	w.attr("AuthenticationMethod", AMPassword11)
+	w.end()
+	subject()
+	w.close("AuthenticationStatement")
+
+	if len(a.Attributes) > 0 {
+		w.open("AttributeStatement")
+		subject()
+		for _, at := range sortedAttributes(a.Attributes) {
+			ns, name := splitClaimURI(at.Name)
+			w.start("Attribute")
+			w.attr("AttributeName", name)
+			w.attr("AttributeNamespace", ns)
+			w.end()
+			for _, v := range at.Values {
+				w.text("AttributeValue", v)
+			}
+			w.close("Attribute")
+		}
+		w.close("AttributeStatement")
+	}
+	tail := []byte("</" + w.prefix + "Assertion>")
+	return s.sign(head.Bytes(), tail, a.ID)
+}

@@ -1,0 +1,250 @@
+// Package server wires avouch together: it opens storage and keys, builds the
+// core and the protocol front-ends, serves HTTP(S), and shuts down gracefully.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/avouch/avouch/internal/config"
+	"github.com/avouch/avouch/internal/identity"
+	"github.com/avouch/avouch/internal/keys"
+	"github.com/avouch/avouch/internal/metadata"
+	"github.com/avouch/avouch/internal/safexml"
+	"github.com/avouch/avouch/internal/saml"
+	"github.com/avouch/avouch/internal/storage"
+	"github.com/avouch/avouch/internal/sts"
+	"github.com/avouch/avouch/internal/wssec"
+	"github.com/avouch/avouch/internal/wstrust"
+)
+
+// Server is a running avouch instance's parts.
+type Server struct {
+	Config  *config.Config
+	Store   storage.Storage
+	Box     *keys.Box
+	Core    *sts.Service
+	Auth    *identity.Authenticator
+	Signing *keys.KeyPair
+	Log     *slog.Logger
+	Handler http.Handler
+	Now     func() time.Time
+}
+
+// Paths of the SOAP endpoint: ours and WSO2's, so existing clients keep working.
+var stsPaths = []string{"/services/sts", "/services/wso2carbon-sts"}
+
+// New opens the data directory and builds the server. out receives the
+// one-time admin password notice.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	store, box, err := OpenData(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Config: cfg, Store: store, Box: box, Log: log, Now: time.Now}
+	if err := s.build(ctx, out); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) build(ctx context.Context, out io.Writer) error {
+	cfg := s.Config
+	km := &keys.Manager{Store: s.Store, Box: s.Box}
+	sigAlg, _ := config.SignatureAlgorithmURI(cfg.SignatureAlgorithm)
+	digAlg, _ := config.DigestAlgorithmURI(cfg.DigestAlgorithm)
+	alg := keys.RSA2048
+	if sigAlg == saml.AlgECDSASHA256 {
+		alg = keys.ECDSAP256
+	}
+	kp, err := km.Active(ctx, keys.PurposeSigning, alg, "avouch token signing")
+	if err != nil {
+		return err
+	}
+	s.Signing = kp
+	signer, err := saml.NewSigner(kp.Signer, kp.Cert, sigAlg, digAlg)
+	if err != nil {
+		return fmt.Errorf("signing key %s: %w", kp.ID, err)
+	}
+	if err := bootstrapAdmin(ctx, s.Store, out); err != nil {
+		return err
+	}
+	tokenType, _ := config.TokenTypeURI(cfg.DefaultTokenType)
+	s.Core = sts.New(sts.Config{
+		Issuer:             cfg.Issuer,
+		DefaultLifetime:    time.Duration(cfg.TokenLifetime),
+		MaxLifetime:        time.Duration(cfg.MaxTokenLifetime),
+		ClockSkew:          time.Duration(cfg.ClockSkew),
+		DefaultTokenType:   tokenType,
+		SignatureAlgorithm: sigAlg,
+		DigestAlgorithm:    digAlg,
+		AllowedRoles:       cfg.AllowedRoles,
+	}, signer, s.Store, s.now)
+	s.Auth = identity.NewAuthenticator(s.Store, s.Box, identity.Options{
+		CacheTTL:         time.Duration(cfg.CredentialCacheTTL),
+		LockoutThreshold: cfg.LockoutThreshold,
+		LockoutWindow:    time.Duration(cfg.LockoutWindow),
+		Now:              s.now,
+	})
+	trust := &wstrust.Handler{
+		Core: s.Core,
+		Security: &wssec.Processor{Auth: s.Auth, Replay: s.Store, Skew: time.Duration(cfg.ClockSkew),
+			MaxAge: time.Duration(cfg.MessageMaxAge), Now: s.now},
+		Limits: safexml.Limits{MaxBytes: cfg.MaxBodyBytes, MaxDepth: cfg.MaxXMLDepth},
+		Log:    s.Log,
+		WSDL: func(endpoint string) []byte {
+			if cfg.PublicURL != "" {
+				endpoint = strings.TrimRight(cfg.PublicURL, "/") + endpointPath(endpoint)
+			}
+			return metadata.WSDL(metadata.WSDLOptions{EndpointURL: endpoint})
+		},
+	}
+	mux := http.NewServeMux()
+	for _, p := range stsPaths {
+		mux.Handle(p, trust)
+	}
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	s.Handler = withRequestLog(s.Log, recoverPanics(s.Log, securityHeaders(mux)))
+	return nil
+}
+
+// endpointPath keeps the path of an absolute URL.
+func endpointPath(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			return u[i+3+j:]
+		}
+	}
+	return ""
+}
+
+func (s *Server) now() time.Time { return s.Now() }
+
+// OpenData opens (creating when needed) the data directory, the database and
+// the master key.
+func OpenData(ctx context.Context, cfg *config.Config) (storage.Storage, *keys.Box, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, _ := os.LookupEnv("AVOUCH_MASTER_KEY")
+	mk, err := keys.LoadMasterKey(cfg.DataDir, env)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	box, err := keys.NewBox(mk)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, box, nil
+}
+
+// DatabasePath is the SQLite file inside the data directory.
+func DatabasePath(dataDir string) string { return filepath.Join(dataDir, "avouch.db") }
+
+// Serve listens and serves until ctx is cancelled, then drains requests in
+// flight for up to ShutdownTimeout. ready is called with the base URL once
+// the listener is open.
+func (s *Server) Serve(ctx context.Context, ready func(baseURL string)) error {
+	cfg := s.Config
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if !cfg.PlainHTTP {
+		km := &keys.Manager{Store: s.Store, Box: s.Box}
+		kp, err := km.Active(ctx, keys.PurposeTLS, keys.ECDSAP256, "localhost")
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS key: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{{Certificate: [][]byte{kp.Cert.Raw}, PrivateKey: kp.Signer, Leaf: kp.Cert}},
+		}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	}
+	go s.housekeeping(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	if ready != nil {
+		ready(scheme + "://" + displayAddr(ln.Addr()))
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Log.Info("shutting down: draining requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// displayAddr turns a wildcard listen address into one a person can open.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// housekeeping purges expired nonces and token records periodically.
+func (s *Server) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := s.now()
+			if _, err := s.Store.PurgeNonces(ctx, now); err != nil {
+				s.Log.Warn("purging nonces failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close releases storage.
+func (s *Server) Close() error { return s.Store.Close() }

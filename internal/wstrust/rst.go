@@ -1,0 +1,245 @@
+// Package wstrust is the WS-Trust SOAP front-end: it parses RequestSecurityToken
+// messages of WS-Trust 2005/02, 1.3 (200512) and 1.4 (200802) into the core's
+// request type, calls the core, and renders RSTR/RSTRC or faults. It knows the
+// wire format and nothing of tokens or users.
+package wstrust
+
+import (
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/avouch/avouch/internal/sts"
+	"github.com/avouch/avouch/internal/wssec"
+)
+
+// Namespaces.
+const (
+	NS13   = "http://docs.oasis-open.org/ws-sx/ws-trust/200512"
+	NS14   = "http://docs.oasis-open.org/ws-sx/ws-trust/200802"
+	NS2005 = "http://schemas.xmlsoap.org/ws/2005/02/trust"
+
+	NSWSP2004 = "http://schemas.xmlsoap.org/ws/2004/09/policy"
+	NSWSP2006 = "http://www.w3.org/2006/07/ws-policy"
+	NSWSPW3C  = "http://www.w3.org/ns/ws-policy"
+
+	NSWSA2005 = "http://www.w3.org/2005/08/addressing"
+	NSWSA2004 = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+
+	NSWSSE11 = "http://docs.oasis-open.org/wss/oasis-wss-wssecurity-secext-1.1.xsd"
+
+	TokenProfileSAML20 = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0"
+	TokenProfileSAML11 = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1"
+
+	KeyTypeNoProofKey = "http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey"
+)
+
+// Version is a WS-Trust version, identified by its namespace.
+type Version string
+
+const (
+	V13   Version = NS13
+	V2005 Version = NS2005
+)
+
+// RequestType is the WS-Trust binding requested.
+type RequestType string
+
+const (
+	Issue    RequestType = "Issue"
+	Renew    RequestType = "Renew"
+	Validate RequestType = "Validate"
+	Cancel   RequestType = "Cancel"
+)
+
+// requestTypeOf maps a RequestType URI of either version to its binding.
+func requestTypeOf(v Version, uri string) (RequestType, bool) {
+	base := string(v) + "/"
+	if !strings.HasPrefix(uri, base) {
+		return "", false
+	}
+	switch rt := RequestType(strings.TrimPrefix(uri, base)); rt {
+	case Issue, Renew, Validate, Cancel:
+		return rt, true
+	}
+	return "", false
+}
+
+// RST is a parsed RequestSecurityToken.
+type RST struct {
+	Version     Version
+	Context     string
+	RequestType RequestType
+	// TokenTypeURI is the TokenType as sent ("" when absent); TokenType its
+	// canonical form for the core.
+	TokenTypeURI string
+	TokenType    string
+	KeyTypeURI   string
+	KeyType      sts.KeyType
+	AppliesTo    string
+	Created      time.Time
+	Expires      time.Time
+	ClaimsDialect string
+	Claims       []sts.ClaimRequest
+}
+
+func canonicalTokenType(uri string) string {
+	switch uri {
+	case sts.TokenSAML20, TokenProfileSAML20:
+		return sts.TokenSAML20
+	case sts.TokenSAML11, TokenProfileSAML11:
+		return sts.TokenSAML11
+	}
+	return uri // refused by the core with a message naming it
+}
+
+func keyTypeOf(uri string) sts.KeyType {
+	switch uri {
+	case "", NS13 + "/Bearer", NS2005 + "/Bearer", KeyTypeNoProofKey:
+		return sts.KeyBearer
+	case NS13 + "/SymmetricKey", NS2005 + "/SymmetricKey":
+		return sts.KeySymmetric
+	case NS13 + "/PublicKey", NS2005 + "/PublicKey":
+		return sts.KeyPublic
+	}
+	return sts.KeyUnknown
+}
+
+// invalid is a parse failure reported as wst:InvalidRequest.
+func invalid(msg string) error { return &sts.Error{Code: sts.CodeInvalidRequest, Msg: msg} }
+
+func isPolicyNS(ns string) bool { return ns == NSWSP2004 || ns == NSWSP2006 || ns == NSWSPW3C }
+func isWSANS(ns string) bool    { return ns == NSWSA2005 || ns == NSWSA2004 }
+
+// ParseRST reads an RST element. Children may come in any order; unknown
+// children are ignored (no schema validation), duplicates are refused.
+func ParseRST(el *etree.Element) (*RST, error) {
+	v := Version(el.NamespaceURI())
+	if v != V13 && v != V2005 {
+		return nil, invalid("unsupported WS-Trust namespace")
+	}
+	r := &RST{Version: v, Context: el.SelectAttrValue("Context", "")}
+	seen := map[string]bool{}
+	once := func(name string) error {
+		if seen[name] {
+			return invalid("duplicate " + name + " element")
+		}
+		seen[name] = true
+		return nil
+	}
+	var requestTypeURI string
+	for _, c := range el.ChildElements() {
+		ns := c.NamespaceURI()
+		switch {
+		case ns == string(v) && c.Tag == "RequestType":
+			if err := once("RequestType"); err != nil {
+				return nil, err
+			}
+			requestTypeURI = strings.TrimSpace(c.Text())
+		case ns == string(v) && c.Tag == "TokenType":
+			if err := once("TokenType"); err != nil {
+				return nil, err
+			}
+			r.TokenTypeURI = strings.TrimSpace(c.Text())
+			r.TokenType = canonicalTokenType(r.TokenTypeURI)
+		case ns == string(v) && c.Tag == "KeyType":
+			if err := once("KeyType"); err != nil {
+				return nil, err
+			}
+			r.KeyTypeURI = strings.TrimSpace(c.Text())
+		case isPolicyNS(ns) && c.Tag == "AppliesTo":
+			if err := once("AppliesTo"); err != nil {
+				return nil, err
+			}
+			addr, err := appliesToAddress(c)
+			if err != nil {
+				return nil, err
+			}
+			r.AppliesTo = addr
+		case ns == string(v) && c.Tag == "Lifetime":
+			if err := once("Lifetime"); err != nil {
+				return nil, err
+			}
+			if err := r.parseLifetime(c); err != nil {
+				return nil, err
+			}
+		case ns == string(v) && c.Tag == "Claims":
+			if err := once("Claims"); err != nil {
+				return nil, err
+			}
+			r.ClaimsDialect = strings.TrimSpace(c.SelectAttrValue("Dialect", ""))
+			if r.ClaimsDialect == "" {
+				return nil, invalid("Claims without Dialect")
+			}
+			for _, ct := range c.ChildElements() {
+				if ct.Tag != "ClaimType" {
+					continue
+				}
+				uri := strings.TrimSpace(ct.SelectAttrValue("Uri", ""))
+				opt := strings.TrimSpace(ct.SelectAttrValue("Optional", "false"))
+				r.Claims = append(r.Claims, sts.ClaimRequest{URI: uri, Optional: opt == "true" || opt == "1"})
+			}
+		}
+	}
+	if requestTypeURI == "" {
+		return nil, invalid("missing RequestType")
+	}
+	rt, ok := requestTypeOf(v, requestTypeURI)
+	if !ok {
+		return nil, invalid("unsupported RequestType " + requestTypeURI)
+	}
+	r.RequestType = rt
+	r.KeyType = keyTypeOf(r.KeyTypeURI)
+	return r, nil
+}
+
+// appliesToAddress returns the address of the EndpointReference in AppliesTo.
+func appliesToAddress(at *etree.Element) (string, error) {
+	for _, c := range at.ChildElements() {
+		if !isWSANS(c.NamespaceURI()) {
+			continue
+		}
+		switch c.Tag {
+		case "EndpointReference":
+			for _, a := range c.ChildElements() {
+				if a.Tag == "Address" && isWSANS(a.NamespaceURI()) {
+					if s := strings.TrimSpace(a.Text()); s != "" {
+						return s, nil
+					}
+				}
+			}
+			return "", invalid("AppliesTo EndpointReference without Address")
+		case "Address": // tolerated: an Address without its EndpointReference
+			if s := strings.TrimSpace(c.Text()); s != "" {
+				return s, nil
+			}
+		}
+	}
+	return "", invalid("AppliesTo must hold a WS-Addressing EndpointReference")
+}
+
+func (r *RST) parseLifetime(el *etree.Element) error {
+	for _, c := range el.ChildElements() {
+		if c.NamespaceURI() != wssec.NSWSU {
+			continue
+		}
+		t, err := wssec.ParseTime(c.Text())
+		switch c.Tag {
+		case "Created":
+			if err != nil {
+				return &sts.Error{Code: sts.CodeInvalidTimeRange, Msg: "Lifetime Created is not a valid dateTime"}
+			}
+			r.Created = t
+		case "Expires":
+			if err != nil {
+				return &sts.Error{Code: sts.CodeInvalidTimeRange, Msg: "Lifetime Expires is not a valid dateTime"}
+			}
+			r.Expires = t
+		}
+	}
+	if !r.Created.IsZero() && !r.Expires.IsZero() && !r.Expires.After(r.Created) {
+		return &sts.Error{Code: sts.CodeInvalidTimeRange, Msg: "Lifetime Expires is not after Created"}
+	}
+	return nil
+}
