@@ -49,6 +49,7 @@ type Config struct {
 	MaxTokenLifetime   Duration `yaml:"max_token_lifetime" help:"longest lifetime a client may request"`
 	ClockSkew          Duration `yaml:"clock_skew" help:"tolerated clock difference for Timestamps"`
 	MessageMaxAge      Duration `yaml:"message_max_age" help:"freshness window of a Created without Expires"`
+	RequireTimestamp   bool     `yaml:"require_timestamp" help:"refuse requests without a wsu:Timestamp"`
 	DefaultTokenType   string   `yaml:"default_token_type" help:"saml2.0 or saml1.1 (or a token type URI)"`
 	SignatureAlgorithm string   `yaml:"signature_algorithm" help:"rsa-sha256, rsa-sha512 or rsa-sha1"`
 	DigestAlgorithm    string   `yaml:"digest_algorithm" help:"sha256, sha512 or sha1"`

@@ -100,7 +100,7 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	trust := &wstrust.Handler{
 		Core: s.Core,
 		Security: &wssec.Processor{Auth: s.Auth, Replay: s.Store, Skew: time.Duration(cfg.ClockSkew),
-			MaxAge: time.Duration(cfg.MessageMaxAge), Now: s.now},
+			MaxAge: time.Duration(cfg.MessageMaxAge), RequireTimestamp: cfg.RequireTimestamp, Now: s.now},
 		Limits: safexml.Limits{MaxBytes: cfg.MaxBodyBytes, MaxDepth: cfg.MaxXMLDepth},
 		Log:    s.Log,
 		WSDL: func(endpoint string) []byte {

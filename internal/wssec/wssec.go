@@ -60,12 +60,12 @@ type Timestamp struct {
 
 // UsernameToken is a wsse:UsernameToken.
 type UsernameToken struct {
-	Username     string
-	Password     string
-	Digest       bool
-	Nonce        []byte
-	CreatedRaw   string // exactly as sent; the digest covers these bytes
-	Created      time.Time
+	Username   string
+	Password   string
+	Digest     bool
+	Nonce      []byte
+	CreatedRaw string // exactly as sent; the digest covers these bytes
+	Created    time.Time
 }
 
 // Header is the parsed wsse:Security header.
@@ -217,7 +217,9 @@ type Processor struct {
 	// Skew is the tolerated clock difference; MaxAge the freshness window for
 	// a Created without Expires (and for UsernameToken Created).
 	Skew, MaxAge time.Duration
-	Now          func() time.Time
+	// RequireTimestamp refuses requests without a wsu:Timestamp.
+	RequireTimestamp bool
+	Now              func() time.Time
 }
 
 // CheckTimestamp applies the freshness rules to a Timestamp.
@@ -244,6 +246,8 @@ func (p *Processor) Authenticate(ctx context.Context, h *Header) (*identity.Prin
 		if err := p.CheckTimestamp(h.Timestamp, now); err != nil {
 			return nil, err
 		}
+	} else if p.RequireTimestamp {
+		return nil, fail(FaultInvalidSecurity, "a wsu:Timestamp is required")
 	}
 	ut := h.UsernameToken
 	if ut == nil {
