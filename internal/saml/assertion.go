@@ -82,7 +82,7 @@ type el struct {
 	prefix string // "saml2:" or ""
 }
 
-func (w el) open(name string) { w.b.WriteString("<" + w.prefix + name + ">") }
+func (w el) open(name string)  { w.b.WriteString("<" + w.prefix + name + ">") }
 func (w el) close(name string) { w.b.WriteString("</" + w.prefix + name + ">") }
 func (w el) start(name string) { w.b.WriteString("<" + w.prefix + name) }
 func (w el) attr(k, v string)  { w.b.WriteString(" " + k + `="` + xmltext.EscapeAttr(v) + `"`) }

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/avouch/avouch/internal/client"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "avouch-cmd-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "avouch")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic("build: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	base string
+	out  *bytes.Buffer
+	done chan error
+}
+
+// startServe runs `avouch serve` on a free loopback port and waits for its
+// "listening on" line.
+func startServe(t *testing.T, dataDir string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--plain-http")
+	cmd.Env = append(os.Environ(), "AVOUCH_ADMIN_PASSWORD=admin-pw")
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, out: &bytes.Buffer{}, done: make(chan error, 1)}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	go func() { p.done <- cmd.Wait() }()
+	re := regexp.MustCompile(`listening on (http://\S+)`)
+	deadline := time.After(15 * time.Second)
+	for p.base == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("serve exited: %s", stderr.String())
+			}
+			p.out.WriteString(l + "\n")
+			if m := re.FindStringSubmatch(l); m != nil {
+				p.base = m[1]
+			}
+		case <-deadline:
+			t.Fatal("serve did not start")
+		}
+	}
+	go func() {
+		for l := range lines {
+			p.out.WriteString(l + "\n")
+		}
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return p
+}
+
+func runCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("avouch %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestAUserAddedWhileTheServerRunsCanGetATokenWithinASecond(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, dir)
+	runCLI(t, "user", "add", "--data-dir", dir, "--password", "Erin#pw1", "--role", "admin", "erin")
+	deadline := time.Now().Add(time.Second)
+	for {
+		_, _, tok, err := client.Issue(context.Background(), http.DefaultClient,
+			&client.Options{URL: p.base + "/services/sts", User: "erin", Password: "Erin#pw1"})
+		if err == nil && len(tok) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user not seen within a second: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The CLI's own sample client prints the assertion.
+	out := runCLI(t, "client", "issue", "--url", p.base+"/services/sts", "--user", "erin", "--password", "Erin#pw1", "--saml", "1.1")
+	if !strings.HasPrefix(out, "<saml:Assertion") {
+		t.Fatalf("client printed %.200s", out)
+	}
+	cert := runCLI(t, "keys", "cert", "--data-dir", dir)
+	if !strings.HasPrefix(cert, "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("keys cert printed %.100s", cert)
+	}
+}
+
+func TestSIGTERMDrainsARequestInFlightThenStops(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, dir)
+	env, ctype, err := client.BuildIssue(&client.Options{URL: p.base + "/services/sts", User: "admin", Password: "admin-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Send the headers and half the body, then SIGTERM, then the rest: a
+	// draining server answers the request before it stops.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	half := len(env) / 2
+	head := "POST /services/sts HTTP/1.1\r\nHost: x\r\nContent-Type: " + ctype + "\r\nContent-Length: " + strconv.Itoa(len(env)) + "\r\n\r\n"
+	if _, err := io.WriteString(conn, head+string(env[:half])); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := conn.Write(env[half:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no response to the request in flight: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "RequestedSecurityToken") {
+		t.Fatalf("in-flight request got %d: %.200s", resp.StatusCode, body)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("serve exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+	if !strings.Contains(p.out.String(), "avouch stopped") {
+		t.Fatalf("no stop message: %s", p.out.String())
+	}
+}
