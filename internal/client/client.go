@@ -42,7 +42,6 @@ const (
 	nsWSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 	nsWSU  = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 	nsWSA  = "http://www.w3.org/2005/08/addressing"
-	action = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/RST/Issue"
 )
 
 func newUUID() string {
@@ -55,6 +54,23 @@ func newUUID() string {
 
 // BuildIssue returns the RST envelope and its content type.
 func BuildIssue(o *Options) ([]byte, string, error) {
+	return build(o, "Issue", nil, false)
+}
+
+// BuildTarget returns a Renew, Validate or Cancel RST envelope carrying the
+// token. For Validate, statusOnly asks for a status (TokenType …/RSTR/Status)
+// instead of a transformed token of type o.SAML.
+func BuildTarget(o *Options, requestType string, token []byte, statusOnly bool) ([]byte, string, error) {
+	switch requestType {
+	case "Renew", "Validate", "Cancel":
+	default:
+		return nil, "", fmt.Errorf("unknown request type %q", requestType)
+	}
+	return build(o, requestType, token, statusOnly)
+}
+
+func build(o *Options, requestType string, token []byte, statusOnly bool) ([]byte, string, error) {
+	action := nsWST + "/RST/" + requestType
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
@@ -99,9 +115,22 @@ func BuildIssue(o *Options) ([]byte, string, error) {
 		b.WriteString(xmltext.EscapeText(o.Password) + `</wsse:Password>`)
 	}
 	b.WriteString(`</wsse:UsernameToken></wsse:Security></s:Header><s:Body><wst:RequestSecurityToken>`)
-	b.WriteString(`<wst:RequestType>` + nsWST + `/Issue</wst:RequestType>`)
-	b.WriteString(`<wst:TokenType>` + tokenType + `</wst:TokenType>`)
-	b.WriteString(`<wst:KeyType>` + nsWST + `/Bearer</wst:KeyType>`)
+	b.WriteString(`<wst:RequestType>` + nsWST + `/` + requestType + `</wst:RequestType>`)
+	switch requestType {
+	case "Issue":
+		b.WriteString(`<wst:TokenType>` + tokenType + `</wst:TokenType>`)
+		b.WriteString(`<wst:KeyType>` + nsWST + `/Bearer</wst:KeyType>`)
+	case "Validate":
+		if statusOnly {
+			tokenType = nsWST + "/RSTR/Status"
+		}
+		b.WriteString(`<wst:TokenType>` + tokenType + `</wst:TokenType>`)
+	}
+	if token != nil {
+		b.WriteString(`<wst:` + requestType + `Target>`)
+		b.Write(token)
+		b.WriteString(`</wst:` + requestType + `Target>`)
+	}
 	if o.AppliesTo != "" {
 		b.WriteString(`<wsp:AppliesTo xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy"><wsa:EndpointReference><wsa:Address>`)
 		b.WriteString(xmltext.EscapeText(o.AppliesTo) + `</wsa:Address></wsa:EndpointReference></wsp:AppliesTo>`)
@@ -133,14 +162,15 @@ func (e *FaultError) Error() string {
 }
 
 // Post sends an envelope and returns the response body, or a *FaultError.
+// The SOAPAction (SOAP 1.1) is taken from the envelope's wsa:Action.
 func Post(ctx context.Context, hc *http.Client, url string, env []byte, ctype string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(env))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", ctype)
-	if strings.HasPrefix(ctype, "text/xml") {
-		req.Header.Set("SOAPAction", `"`+action+`"`)
+	if m := actionRE.FindSubmatch(env); m != nil && strings.HasPrefix(ctype, "text/xml") {
+		req.Header.Set("SOAPAction", `"`+string(m[1])+`"`)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -183,6 +213,7 @@ func parseFault(status int, body []byte) error {
 }
 
 var (
+	actionRE = regexp.MustCompile(`<wsa:Action[^>]*>([^<]+)</wsa:Action>`)
 	rstStart = regexp.MustCompile(`<(?:[A-Za-z_][\w.-]*:)?RequestedSecurityToken(?:\s[^>]*)?>`)
 	rstEnd   = regexp.MustCompile(`</(?:[A-Za-z_][\w.-]*:)?RequestedSecurityToken\s*>`)
 )
@@ -223,3 +254,32 @@ func MaskSecrets(env []byte) []byte {
 }
 
 var maskRE = regexp.MustCompile(`(<(?:[\w.-]+:)?(?:Password|Nonce)(?:\s[^>]*)?>)([^<]*)(</(?:[\w.-]+:)?(?:Password|Nonce)>)`)
+
+// Lifecycle sends a Renew, Validate or Cancel request for token and returns
+// the RST and RSTR.
+func Lifecycle(ctx context.Context, hc *http.Client, o *Options, requestType string, token []byte, statusOnly bool) (rst, rstr []byte, err error) {
+	rst, ctype, err := BuildTarget(o, requestType, token, statusOnly)
+	if err != nil {
+		return nil, nil, err
+	}
+	rstr, err = Post(ctx, hc, o.URL, rst, ctype)
+	return rst, rstr, err
+}
+
+var (
+	statusCodeRE   = regexp.MustCompile(`<(?:[\w.-]+:)?Code>([^<]*)</(?:[\w.-]+:)?Code>`)
+	statusReasonRE = regexp.MustCompile(`<(?:[\w.-]+:)?Reason>([^<]*)</(?:[\w.-]+:)?Reason>`)
+)
+
+// Status extracts a Validate response's status code (valid/invalid) and reason.
+func Status(rstr []byte) (valid bool, code, reason string, err error) {
+	m := statusCodeRE.FindSubmatch(rstr)
+	if m == nil {
+		return false, "", "", errors.New("no wst:Status in the response")
+	}
+	code = string(m[1])
+	if r := statusReasonRE.FindSubmatch(rstr); r != nil {
+		reason = string(r[1])
+	}
+	return strings.HasSuffix(code, "/status/valid"), code, reason, nil
+}

@@ -54,6 +54,7 @@ type Config struct {
 	SignatureAlgorithm string   `yaml:"signature_algorithm" help:"rsa-sha256, rsa-sha512 or rsa-sha1"`
 	DigestAlgorithm    string   `yaml:"digest_algorithm" help:"sha256, sha512 or sha1"`
 	AllowedRoles       []string `yaml:"allowed_roles" help:"roles allowed to request tokens (comma-separated; * = any user)"`
+	RenewWindow        Duration `yaml:"renew_window" help:"how long after expiry a token issued renewable-after-expiry (Renewing OK=true) may be renewed"`
 
 	MaxBodyBytes       int64    `yaml:"max_body_bytes" help:"largest accepted request body"`
 	MaxXMLDepth        int      `yaml:"max_xml_depth" help:"deepest accepted XML nesting"`
@@ -78,6 +79,7 @@ func Defaults() Config {
 		SignatureAlgorithm: "rsa-sha256",
 		DigestAlgorithm:    "sha256",
 		AllowedRoles:       []string{"admin"},
+		RenewWindow:        Duration(30 * time.Minute),
 		MaxBodyBytes:       1 << 20,
 		MaxXMLDepth:        64,
 		LockoutThreshold:   5,

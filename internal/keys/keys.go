@@ -210,3 +210,22 @@ func ParseCertPEM(data []byte) (*x509.Certificate, error) {
 		}
 	}
 }
+
+// SigningCerts returns the certificates of every stored signing key: tokens
+// signed by any of them (the active key, or one rotated out but kept for an
+// overlap period) verify on renew and validate.
+func SigningCerts(ctx context.Context, store storage.Keys) ([]*x509.Certificate, error) {
+	list, err := store.ListKeys(ctx, PurposeSigning)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for _, k := range list {
+		c, err := ParseCertPEM(k.CertPEM)
+		if err != nil {
+			return nil, fmt.Errorf("keys: key %s: %w", k.ID, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -87,7 +87,7 @@ func TestBadRequestsGetPreciseFaultsAndTheServerKeepsServing(t *testing.T) {
 		{name: "a lifetime beyond the maximum is refused", opts: client.Options{User: "alice", Password: "Secret#123", Lifetime: 48 * time.Hour},
 			wantStatus: 500, wantFault: "wst:InvalidTimeRange"},
 		{name: "an unknown claims dialect is refused", opts: client.Options{User: "alice", Password: "Secret#123", Claims: []string{"urn:x"}},
-			edit: replace(`Dialect="http://schemas.xmlsoap.org/ws/2005/05/identity"`, `Dialect="urn:other"`),
+			edit:       replace(`Dialect="http://schemas.xmlsoap.org/ws/2005/05/identity"`, `Dialect="urn:other"`),
 			wantStatus: 500, wantFault: "wst:InvalidRequest", wantReason: "dialect"},
 		{name: "a required claim the user lacks is named in the fault", opts: client.Options{User: "alice", Password: "Secret#123",
 			Claims: []string{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/country"}},
@@ -104,7 +104,10 @@ func TestBadRequestsGetPreciseFaultsAndTheServerKeepsServing(t *testing.T) {
 			edit:       replace("<s:Header>", `<s:Header><x:Secret xmlns:x="urn:x" s:mustUnderstand="true">1</x:Secret>`),
 			wantStatus: 500, wantFault: "s:MustUnderstand", wantReason: "Secret"},
 		{name: "a request without a Security header is refused", opts: good,
-			edit:       func(s string) string { i, j := strings.Index(s, "<wsse:Security"), strings.Index(s, "</wsse:Security>"); return s[:i] + s[j+16:] },
+			edit: func(s string) string {
+				i, j := strings.Index(s, "<wsse:Security"), strings.Index(s, "</wsse:Security>")
+				return s[:i] + s[j+16:]
+			},
 			wantStatus: 500, wantFault: "wsse:InvalidSecurity"},
 		{name: "an unsupported password type is refused", opts: good, edit: replace("#PasswordText", "#PasswordSaltedHash"),
 			wantStatus: 500, wantFault: "wsse:UnsupportedSecurityToken"},

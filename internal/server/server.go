@@ -90,7 +90,13 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		SignatureAlgorithm: sigAlg,
 		DigestAlgorithm:    digAlg,
 		AllowedRoles:       cfg.AllowedRoles,
+		RenewWindow:        time.Duration(cfg.RenewWindow),
 	}, signer, s.Store, s.now)
+	certs, err := keys.SigningCerts(ctx, s.Store)
+	if err != nil {
+		return err
+	}
+	s.Core.SetVerificationCerts(certs)
 	s.Auth = identity.NewAuthenticator(s.Store, s.Box, identity.Options{
 		CacheTTL:         time.Duration(cfg.CredentialCacheTTL),
 		LockoutThreshold: cfg.LockoutThreshold,

@@ -7,7 +7,7 @@ package sts
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/x509"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -55,15 +55,19 @@ type ClaimRequest struct {
 
 // IssueRequest is a protocol-free request for a token.
 type IssueRequest struct {
-	Principal Principal
-	TokenType string // canonical URI or "" for the default; anything else is refused
-	KeyType   KeyType
+	Principal  Principal
+	TokenType  string // canonical URI or "" for the default; anything else is refused
+	KeyType    KeyType
 	KeyTypeURI string // as sent, for messages when unknown
-	AppliesTo string
+	AppliesTo  string
 	// Requested lifetime; zero values mean "not requested".
 	Created, Expires time.Time
 	ClaimsDialect    string // "" when no Claims element was sent
 	Claims           []ClaimRequest
+	// Renewal policy asked for (wst:Renewing): NotRenewable = Allow="false";
+	// RenewAfterExpiry = OK="true".
+	NotRenewable     bool
+	RenewAfterExpiry bool
 }
 
 // Token is an issued token.
@@ -88,12 +92,16 @@ type Config struct {
 	SignatureAlgorithm string
 	DigestAlgorithm    string
 	AllowedRoles       []string // "*" = any authenticated user
+	// RenewWindow is how long after expiry a token issued with OK="true" may
+	// still be renewed.
+	RenewWindow time.Duration
 }
 
 // Service is the token core.
 type Service struct {
 	cfg    atomic.Pointer[Config]
 	signer atomic.Pointer[saml.Signer]
+	certs  atomic.Pointer[[]*x509.Certificate]
 	tokens storage.Tokens
 	now    func() time.Time
 }
@@ -106,6 +114,9 @@ func New(cfg Config, signer *saml.Signer, tokens storage.Tokens, now func() time
 	s := &Service{tokens: tokens, now: now}
 	s.SetConfig(cfg)
 	s.SetSigner(signer)
+	if signer != nil && signer.Cert != nil {
+		s.SetVerificationCerts([]*x509.Certificate{signer.Cert})
+	}
 	return s
 }
 
@@ -207,22 +218,16 @@ func (s *Service) Issue(ctx context.Context, req *IssueRequest) (*Token, error) 
 	if err != nil {
 		return nil, &Error{Code: CodeInternal, Msg: "token signing failed", Err: err}
 	}
-	data, err := json.Marshal(tokenRecord{Subject: a.Subject, Domain: req.Principal.Domain, Audiences: a.Audiences,
-		AuthnAt: a.AuthnInstant, AuthnCtx: a.AuthnContext, Attributes: attrs})
-	if err != nil {
-		return nil, &Error{Code: CodeInternal, Msg: "token record failed", Err: err}
-	}
+	tok := &Token{ID: a.ID, Type: tokenType, XML: xml, Created: notBefore, Expires: notOnOrAfter,
+		AppliesTo: req.AppliesTo, KeyType: req.KeyType}
 	// The record is written before the token is returned: a token a client has
 	// seen is always known to renew, validate and cancel, even after a crash.
-	if err := s.tokens.CreateToken(ctx, storage.Token{
-		ID: a.ID, Type: tokenType, Subject: a.Subject, RelyingParty: req.AppliesTo,
-		IssuedAt: now, ExpiresAt: notOnOrAfter, State: storage.TokenActive, Renewable: true,
-		Data: data, UpdatedAt: now,
-	}); err != nil {
-		return nil, &Error{Code: CodeUnavailable, Msg: "the token store is unavailable", Err: err}
+	rec := &tokenRecord{Subject: a.Subject, Domain: req.Principal.Domain, Audiences: a.Audiences,
+		AuthnAt: a.AuthnInstant, AuthnCtx: a.AuthnContext, Attributes: attrs}
+	if err := s.record(ctx, tok, now, rec, !req.NotRenewable, req.RenewAfterExpiry); err != nil {
+		return nil, err
 	}
-	return &Token{ID: a.ID, Type: tokenType, XML: xml, Created: notBefore, Expires: notOnOrAfter,
-		AppliesTo: req.AppliesTo, KeyType: req.KeyType}, nil
+	return tok, nil
 }
 
 // lifetime decides NotBefore/NotOnOrAfter from the requested lifetime.

@@ -131,16 +131,17 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, env *soap.Envelop
 	// Dispatch on the body element (and wsa:Action), never on HTTP headers.
 	body := env.Body
 	bns := body.NamespaceURI()
-	if body.Tag != "RequestSecurityToken" || (bns != NS13 && bns != NS2005) {
+	if (bns != NS13 && bns != NS2005) || (body.Tag != "RequestSecurityToken" && body.Tag != "RequestSecurityTokenCollection") {
 		return nil, wsa, "", &soap.Fault{Version: env.Version, Code: soap.CodeSender,
 			Reason: "unsupported body element {" + bns + "}" + body.Tag}
 	}
 	v := Version(bns)
-	rst, err := ParseRST(body)
+	rsts, batch, err := parseBody(body, v)
 	if err != nil {
 		return nil, wsa, v, err
 	}
-	if wsa.action != "" && wsa.action != v.action("RST", string(rst.RequestType)) {
+	rt := rsts[0].RequestType
+	if wsa.action != "" && !actionMatches(v, wsa.action, rt, batch) {
 		return nil, wsa, v, invalid("wsa:Action " + wsa.action + " does not match the RequestType")
 	}
 	if security == nil {
@@ -154,21 +155,107 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, env *soap.Envelop
 	if err != nil {
 		return nil, wsa, v, err
 	}
-	if rst.RequestType != Issue {
-		return nil, wsa, v, invalid("RequestType " + string(rst.RequestType) + " is not supported on this endpoint yet")
+	p := sts.Principal{Name: user.Name, Domain: user.Domain, Roles: user.Roles, Claims: user.Claims,
+		AuthnInstant: h.Core.Now(), OverTLS: r.TLS != nil}
+	outs := make([]*outcome, 0, len(rsts))
+	for _, rst := range rsts {
+		o, err := h.one(ctx, &p, rst)
+		if err != nil {
+			return nil, wsa, v, err
+		}
+		outs = append(outs, o)
 	}
-	tok, err := h.Core.Issue(ctx, &sts.IssueRequest{
-		Principal: sts.Principal{Name: user.Name, Domain: user.Domain, Roles: user.Roles, Claims: user.Claims,
-			AuthnInstant: h.Core.Now(), OverTLS: r.TLS != nil},
-		TokenType: rst.TokenType, KeyType: rst.KeyType, KeyTypeURI: rst.KeyTypeURI, AppliesTo: rst.AppliesTo,
-		Created: rst.Created, Expires: rst.Expires, ClaimsDialect: rst.ClaimsDialect, Claims: rst.Claims,
-	})
-	if err != nil {
-		return nil, wsa, v, err
+	collection := batch || (v == V13 && rt == Issue)
+	return &result{body: render(v, outs, collection), action: v.responseAction(rt, batch)}, wsa, v, nil
+}
+
+// parseBody reads an RST, or an RSTC whose RSTs share one RequestType.
+func parseBody(body *etree.Element, v Version) ([]*RST, bool, error) {
+	if body.Tag == "RequestSecurityToken" {
+		rst, err := ParseRST(body)
+		if err != nil {
+			return nil, false, err
+		}
+		return []*RST{rst}, false, nil
 	}
-	h.Log.LogAttrs(ctx, slog.LevelInfo, "token issued", slog.String("user", user.Name),
-		slog.String("token_id", tok.ID), slog.String("type", tok.Type), slog.String("applies_to", tok.AppliesTo))
-	return &result{body: renderIssue(rst, tok), action: v.responseAction(Issue)}, wsa, v, nil
+	var out []*RST
+	for _, c := range body.ChildElements() {
+		if c.Tag != "RequestSecurityToken" || c.NamespaceURI() != string(v) {
+			return nil, true, invalid("a RequestSecurityTokenCollection may hold only RequestSecurityToken elements")
+		}
+		rst, err := ParseRST(c)
+		if err != nil {
+			return nil, true, err
+		}
+		if len(out) > 0 && rst.RequestType != out[0].RequestType {
+			return nil, true, invalid("a batch must not mix RequestTypes")
+		}
+		out = append(out, rst)
+	}
+	if len(out) == 0 {
+		return nil, true, invalid("empty RequestSecurityTokenCollection")
+	}
+	if len(out) > maxBatch {
+		return nil, true, invalid("too many requests in one batch")
+	}
+	return out, true, nil
+}
+
+// maxBatch bounds the work one message can ask for.
+const maxBatch = 50
+
+// actionMatches accepts the RST actions of the binding (…/RST/Issue), and for
+// batches …/RSTC/BatchIssue or …/RST/BatchIssue as clients differ.
+func actionMatches(v Version, action string, rt RequestType, batch bool) bool {
+	if batch {
+		return action == v.action("RSTC", "Batch"+string(rt)) || action == v.action("RST", "Batch"+string(rt)) ||
+			action == v.action("RST", string(rt))
+	}
+	return action == v.action("RST", string(rt))
+}
+
+// one executes a single RST against the core.
+func (h *Handler) one(ctx context.Context, p *sts.Principal, rst *RST) (*outcome, error) {
+	o := &outcome{rst: rst}
+	switch rst.RequestType {
+	case Issue:
+		tok, err := h.Core.Issue(ctx, &sts.IssueRequest{
+			Principal: *p, TokenType: rst.TokenType, KeyType: rst.KeyType, KeyTypeURI: rst.KeyTypeURI, AppliesTo: rst.AppliesTo,
+			Created: rst.Created, Expires: rst.Expires, ClaimsDialect: rst.ClaimsDialect, Claims: rst.Claims,
+			NotRenewable: rst.NotRenewable, RenewAfterExpiry: rst.RenewAfterExpiry,
+		})
+		if err != nil {
+			return nil, err
+		}
+		h.Log.LogAttrs(ctx, slog.LevelInfo, "token issued", slog.String("user", p.Name),
+			slog.String("token_id", tok.ID), slog.String("type", tok.Type), slog.String("applies_to", tok.AppliesTo))
+		o.token = tok
+	case Renew:
+		tok, err := h.Core.Renew(ctx, &sts.RenewRequest{Principal: *p, Target: rst.Target, AppliesTo: rst.AppliesTo,
+			Created: rst.Created, Expires: rst.Expires})
+		if err != nil {
+			return nil, err
+		}
+		h.Log.LogAttrs(ctx, slog.LevelInfo, "token renewed", slog.String("user", p.Name), slog.String("token_id", tok.ID))
+		o.token = tok
+	case Validate:
+		tt := ""
+		if rst.TokenTypeURI != "" && rst.TokenTypeURI != string(rst.Version)+"/RSTR/Status" {
+			tt = rst.TokenType
+		}
+		val, err := h.Core.Validate(ctx, &sts.ValidateRequest{Principal: *p, Target: rst.Target, TokenType: tt})
+		if err != nil {
+			return nil, err
+		}
+		o.validation = val
+	case Cancel:
+		if err := h.Core.Cancel(ctx, *p, rst.Target); err != nil {
+			return nil, err
+		}
+		h.Log.LogAttrs(ctx, slog.LevelInfo, "token cancelled", slog.String("user", p.Name))
+		o.cancelled = true
+	}
+	return o, nil
 }
 
 func actorOf(env *soap.Envelope, hb *etree.Element) string {

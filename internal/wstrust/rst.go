@@ -59,7 +59,8 @@ func requestTypeOf(v Version, uri string) (RequestType, bool) {
 	if !strings.HasPrefix(uri, base) {
 		return "", false
 	}
-	switch rt := RequestType(strings.TrimPrefix(uri, base)); rt {
+	rt := RequestType(strings.TrimPrefix(strings.TrimPrefix(uri, base), "Batch"))
+	switch rt {
 	case Issue, Renew, Validate, Cancel:
 		return rt, true
 	}
@@ -73,15 +74,23 @@ type RST struct {
 	RequestType RequestType
 	// TokenTypeURI is the TokenType as sent ("" when absent); TokenType its
 	// canonical form for the core.
-	TokenTypeURI string
-	TokenType    string
-	KeyTypeURI   string
-	KeyType      sts.KeyType
-	AppliesTo    string
-	Created      time.Time
-	Expires      time.Time
+	TokenTypeURI  string
+	TokenType     string
+	KeyTypeURI    string
+	KeyType       sts.KeyType
+	AppliesTo     string
+	Created       time.Time
+	Expires       time.Time
 	ClaimsDialect string
-	Claims       []sts.ClaimRequest
+	Claims        []sts.ClaimRequest
+	// Renewing (Issue): Allow="false" → not renewable; OK="true" → renewable
+	// after expiry.
+	NotRenewable     bool
+	RenewAfterExpiry bool
+	// Target of Renew/Validate/Cancel.
+	Target sts.Target
+	// Batch is true when the RequestType was one of the Batch* URIs.
+	Batch bool
 }
 
 func canonicalTokenType(uri string) string {
@@ -164,6 +173,21 @@ func ParseRST(el *etree.Element) (*RST, error) {
 			if err := r.parseLifetime(c); err != nil {
 				return nil, err
 			}
+		case ns == string(v) && c.Tag == "Renewing":
+			if err := once("Renewing"); err != nil {
+				return nil, err
+			}
+			r.NotRenewable = isFalse(c.SelectAttrValue("Allow", "true"))
+			r.RenewAfterExpiry = isTrue(c.SelectAttrValue("OK", "false"))
+		case ns == string(v) && (c.Tag == "RenewTarget" || c.Tag == "ValidateTarget" || c.Tag == "CancelTarget"):
+			if err := once("Target"); err != nil {
+				return nil, err
+			}
+			t, err := parseTarget(c)
+			if err != nil {
+				return nil, err
+			}
+			r.Target = t
 		case ns == string(v) && c.Tag == "Claims":
 			if err := once("Claims"); err != nil {
 				return nil, err
@@ -190,8 +214,54 @@ func ParseRST(el *etree.Element) (*RST, error) {
 		return nil, invalid("unsupported RequestType " + requestTypeURI)
 	}
 	r.RequestType = rt
+	r.Batch = strings.HasPrefix(strings.TrimPrefix(requestTypeURI, string(v)+"/"), "Batch")
 	r.KeyType = keyTypeOf(r.KeyTypeURI)
+	if rt != Issue && r.Target.Element == nil && r.Target.ID == "" {
+		return nil, invalid(string(rt) + " requires a " + string(rt) + "Target")
+	}
 	return r, nil
+}
+
+func isTrue(s string) bool  { s = strings.TrimSpace(s); return s == "true" || s == "1" }
+func isFalse(s string) bool { s = strings.TrimSpace(s); return s == "false" || s == "0" }
+
+// SAML assertion and reference namespaces accepted in targets.
+const (
+	nsSAML20 = "urn:oasis:names:tc:SAML:2.0:assertion"
+	nsSAML11 = "urn:oasis:names:tc:SAML:1.0:assertion"
+)
+
+// parseTarget reads a Renew/Validate/CancelTarget: the token itself, or a
+// wsse:SecurityTokenReference to it by KeyIdentifier (SAMLID,
+// SAMLAssertionID) or by a same-document Reference.
+func parseTarget(el *etree.Element) (sts.Target, error) {
+	kids := el.ChildElements()
+	if len(kids) != 1 {
+		return sts.Target{}, invalid(el.Tag + " must hold exactly one token or reference")
+	}
+	c := kids[0]
+	switch {
+	case c.Tag == "Assertion" && (c.NamespaceURI() == nsSAML20 || c.NamespaceURI() == nsSAML11):
+		return sts.Target{Element: c}, nil
+	case c.Tag == "SecurityTokenReference" && c.NamespaceURI() == wssec.NSWSSE:
+		for _, r := range c.ChildElements() {
+			if r.NamespaceURI() != wssec.NSWSSE {
+				continue
+			}
+			switch r.Tag {
+			case "KeyIdentifier":
+				if id := strings.TrimSpace(r.Text()); id != "" {
+					return sts.Target{ID: id}, nil
+				}
+			case "Reference":
+				if uri := strings.TrimSpace(r.SelectAttrValue("URI", "")); strings.HasPrefix(uri, "#") && len(uri) > 1 {
+					return sts.Target{ID: uri[1:]}, nil
+				}
+			}
+		}
+		return sts.Target{}, invalid("SecurityTokenReference without a usable KeyIdentifier or Reference")
+	}
+	return sts.Target{}, invalid(el.Tag + " holds an unsupported token {" + c.NamespaceURI() + "}" + c.Tag)
 }
 
 // appliesToAddress returns the address of the EndpointReference in AppliesTo.

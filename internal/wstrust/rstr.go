@@ -9,13 +9,21 @@ import (
 	"github.com/avouch/avouch/internal/xmltext"
 )
 
-// Actions.
 func (v Version) action(kind, rt string) string { return string(v) + "/" + kind + "/" + rt }
 
-// IssueResponseAction is the wsa:Action of a successful response.
-func (v Version) responseAction(rt RequestType) string {
-	if v == V13 {
-		return v.action("RSTRC", string(rt)+"Final")
+// responseAction is the wsa:Action of a successful response: WS-Trust 1.3
+// answers Issue with an RSTRC (…/RSTRC/IssueFinal) and the other bindings
+// with an RSTR (…/RSTR/RenewFinal …); 2005/02 answers …/RSTR/<Binding>.
+func (v Version) responseAction(rt RequestType, batch bool) string {
+	switch {
+	case batch && v == V13:
+		return v.action("RSTRC", "Batch"+string(rt)+"Final")
+	case batch:
+		return v.action("RSTR", "Batch"+string(rt))
+	case v == V13 && rt == Issue:
+		return v.action("RSTRC", "IssueFinal")
+	case v == V13:
+		return v.action("RSTR", string(rt)+"Final")
 	}
 	return v.action("RSTR", string(rt))
 }
@@ -31,49 +39,119 @@ func (r *RST) bearerKeyType() string {
 	return KeyTypeNoProofKey
 }
 
-// renderIssue writes the RSTR (2005/02) or RSTRC (1.3) of an issued token.
-// The assertion bytes are copied verbatim: clients cut the token out by text
-// and verify its signature over exactly those bytes.
-func renderIssue(r *RST, t *sts.Token) []byte {
-	var b bytes.Buffer
-	b.Grow(len(t.XML) + 1500)
-	if r.Version == V13 {
-		b.WriteString(`<wst:RequestSecurityTokenResponseCollection xmlns:wst="` + NS13 + `">`)
-		b.WriteString(`<wst:RequestSecurityTokenResponse`)
-	} else {
-		b.WriteString(`<wst:RequestSecurityTokenResponse xmlns:wst="` + NS2005 + `"`)
+// rstrWriter writes RSTR children with the wst prefix declared by the
+// enclosing element.
+type rstrWriter struct {
+	b *bytes.Buffer
+	r *RST
+}
+
+func (w rstrWriter) open() {
+	w.b.WriteString(`<wst:RequestSecurityTokenResponse`)
+	if w.r.Context != "" {
+		w.b.WriteString(` Context="` + xmltext.EscapeAttr(w.r.Context) + `"`)
 	}
-	if r.Context != "" {
-		b.WriteString(` Context="` + xmltext.EscapeAttr(r.Context) + `"`)
+	w.b.WriteByte('>')
+}
+
+func (w rstrWriter) close() { w.b.WriteString(`</wst:RequestSecurityTokenResponse>`) }
+
+func (w rstrWriter) elem(name, text string) {
+	w.b.WriteString(`<wst:` + name + `>` + xmltext.EscapeText(text) + `</wst:` + name + `>`)
+}
+
+// token writes the token and its references and lifetime. The assertion
+// bytes are copied verbatim: clients cut the token out by text and verify
+// its signature over exactly those bytes.
+func (w rstrWriter) token(t *sts.Token, tokenTypeURI string) {
+	if tokenTypeURI == "" {
+		tokenTypeURI = t.Type
 	}
-	b.WriteByte('>')
-	tokenType := r.TokenTypeURI
-	if tokenType == "" {
-		tokenType = t.Type
-	}
-	b.WriteString(`<wst:TokenType>` + xmltext.EscapeText(tokenType) + `</wst:TokenType>`)
-	b.WriteString(`<wst:RequestedSecurityToken>`)
-	b.Write(t.XML)
-	b.WriteString(`</wst:RequestedSecurityToken>`)
+	w.elem("TokenType", tokenTypeURI)
+	w.b.WriteString(`<wst:RequestedSecurityToken>`)
+	w.b.Write(t.XML)
+	w.b.WriteString(`</wst:RequestedSecurityToken>`)
 	ref := tokenReference(t)
-	b.WriteString(`<wst:RequestedAttachedReference>` + ref + `</wst:RequestedAttachedReference>`)
-	b.WriteString(`<wst:RequestedUnattachedReference>` + ref + `</wst:RequestedUnattachedReference>`)
-	b.WriteString(`<wst:Lifetime><wsu:Created xmlns:wsu="` + wssec.NSWSU + `">`)
-	b.WriteString(t.Created.UTC().Format(saml.TimeFormat))
-	b.WriteString(`</wsu:Created><wsu:Expires xmlns:wsu="` + wssec.NSWSU + `">`)
-	b.WriteString(t.Expires.UTC().Format(saml.TimeFormat))
-	b.WriteString(`</wsu:Expires></wst:Lifetime>`)
+	w.b.WriteString(`<wst:RequestedAttachedReference>` + ref + `</wst:RequestedAttachedReference>`)
+	w.b.WriteString(`<wst:RequestedUnattachedReference>` + ref + `</wst:RequestedUnattachedReference>`)
+	w.b.WriteString(`<wst:Lifetime><wsu:Created xmlns:wsu="` + wssec.NSWSU + `">`)
+	w.b.WriteString(t.Created.UTC().Format(saml.TimeFormat))
+	w.b.WriteString(`</wsu:Created><wsu:Expires xmlns:wsu="` + wssec.NSWSU + `">`)
+	w.b.WriteString(t.Expires.UTC().Format(saml.TimeFormat))
+	w.b.WriteString(`</wsu:Expires></wst:Lifetime>`)
 	if t.AppliesTo != "" {
 		// Always the 2004/09 policy namespace: .NET accepts no other.
-		b.WriteString(`<wsp:AppliesTo xmlns:wsp="` + NSWSP2004 + `"><wsa:EndpointReference xmlns:wsa="` + NSWSA2005 + `"><wsa:Address>`)
-		b.WriteString(xmltext.EscapeText(t.AppliesTo))
-		b.WriteString(`</wsa:Address></wsa:EndpointReference></wsp:AppliesTo>`)
+		w.b.WriteString(`<wsp:AppliesTo xmlns:wsp="` + NSWSP2004 + `"><wsa:EndpointReference xmlns:wsa="` + NSWSA2005 + `"><wsa:Address>`)
+		w.b.WriteString(xmltext.EscapeText(t.AppliesTo))
+		w.b.WriteString(`</wsa:Address></wsa:EndpointReference></wsp:AppliesTo>`)
 	}
-	b.WriteString(`<wst:KeyType>` + xmltext.EscapeText(r.bearerKeyType()) + `</wst:KeyType>`)
-	b.WriteString(`</wst:RequestSecurityTokenResponse>`)
-	if r.Version == V13 {
+}
+
+// outcome is one RST's answer, rendered as an RSTR.
+type outcome struct {
+	rst        *RST
+	token      *sts.Token      // Issue, Renew, Validate-transform
+	validation *sts.Validation // Validate
+	cancelled  bool            // Cancel
+}
+
+func (o *outcome) write(b *bytes.Buffer) {
+	w := rstrWriter{b: b, r: o.rst}
+	w.open()
+	switch {
+	case o.cancelled:
+		b.WriteString(`<wst:RequestedTokenCancelled></wst:RequestedTokenCancelled>`)
+	case o.validation != nil:
+		v := o.validation
+		if v.Token != nil {
+			w.token(v.Token, o.rst.TokenTypeURI)
+		} else {
+			w.elem("TokenType", string(o.rst.Version)+"/RSTR/Status")
+		}
+		code := string(o.rst.Version) + "/status/valid"
+		if !v.Valid {
+			code = string(o.rst.Version) + "/status/invalid"
+		}
+		b.WriteString(`<wst:Status>`)
+		w.elem("Code", code)
+		if v.Reason != "" {
+			w.elem("Reason", v.Reason)
+		}
+		b.WriteString(`</wst:Status>`)
+	case o.token != nil:
+		w.token(o.token, o.rst.TokenTypeURI)
+		if o.rst.RequestType == Issue {
+			w.elem("KeyType", o.rst.bearerKeyType())
+		}
+	}
+	w.close()
+}
+
+// render writes the response body for outcomes of one version: an RSTRC for
+// WS-Trust 1.3 Issue and every batch, a bare RSTR otherwise.
+func render(v Version, outs []*outcome, collection bool) []byte {
+	var b bytes.Buffer
+	size := 512
+	for _, o := range outs {
+		if o.token != nil {
+			size += len(o.token.XML) + 1500
+		}
+	}
+	b.Grow(size)
+	if collection {
+		b.WriteString(`<wst:RequestSecurityTokenResponseCollection xmlns:wst="` + string(v) + `">`)
+		for _, o := range outs {
+			o.write(&b)
+		}
 		b.WriteString(`</wst:RequestSecurityTokenResponseCollection>`)
+		return b.Bytes()
 	}
+	// A bare RSTR declares wst itself.
+	var inner bytes.Buffer
+	outs[0].write(&inner)
+	const open = `<wst:RequestSecurityTokenResponse`
+	b.WriteString(open + ` xmlns:wst="` + string(v) + `"`)
+	b.Write(inner.Bytes()[len(open):])
 	return b.Bytes()
 }
 
@@ -86,5 +164,5 @@ func tokenReference(t *sts.Token) string {
 	}
 	return `<wsse:SecurityTokenReference xmlns:wsse="` + wssec.NSWSSE + `" xmlns:wsse11="` + NSWSSE11 +
 		`" wsse11:TokenType="` + profile + `"><wsse:KeyIdentifier ValueType="` + valueType + `">` +
-		t.ID + `</wsse:KeyIdentifier></wsse:SecurityTokenReference>`
+		xmltext.EscapeText(t.ID) + `</wsse:KeyIdentifier></wsse:SecurityTokenReference>`
 }

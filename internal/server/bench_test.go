@@ -1,0 +1,72 @@
+package server
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/avouch/avouch/internal/client"
+)
+
+// BenchmarkRSA2048Sign is the ceiling: one RSA-2048 PKCS#1 v1.5 signature,
+// the only unavoidable cost of a signed token. Compare Issue against it in
+// the same run (docs/PERFORMANCE.md).
+func BenchmarkRSA2048Sign(b *testing.B) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key.Precompute()
+	digest := sha256.Sum256([]byte("avouch"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := key.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIssue runs the whole in-process pipeline for a SAML 2.0 bearer
+// token with 5 claims: HTTP handler → envelope parse → WS-Security
+// (cached credential) → core → token build and RSA-SHA256 signature → token
+// record in SQLite → RSTR.
+func BenchmarkIssue(b *testing.B) {
+	for _, v := range []struct{ name, saml string }{{"SAML20", "2.0"}, {"SAML11", "1.1"}} {
+		b.Run(v.name, func(b *testing.B) {
+			ts := newTestServer(b, nil)
+			claims := map[string]string{}
+			var uris []string
+			for _, c := range []string{"emailaddress", "givenname", "surname", "upn", "country"} {
+				uri := "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/" + c
+				claims[uri] = c + "-value"
+				uris = append(uris, uri)
+			}
+			ts.addUser(b, "bench", "Bench#pw1", false, []string{"admin"}, claims)
+			env, ctype, err := client.BuildIssue(&client.Options{URL: ts.URL + "/services/sts", User: "bench",
+				Password: "Bench#pw1", SAML: v.saml, AppliesTo: "urn:bench:rp", Claims: uris})
+			if err != nil {
+				b.Fatal(err)
+			}
+			do := func() {
+				req := httptest.NewRequest(http.MethodPost, "/services/sts", bytes.NewReader(env))
+				req.Header.Set("Content-Type", ctype)
+				w := httptest.NewRecorder()
+				ts.Handler.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d: %.300s", w.Code, w.Body.String())
+				}
+			}
+			do() // warm the credential cache: steady traffic is what we measure
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				do()
+			}
+		})
+	}
+}
