@@ -43,6 +43,7 @@ func TestBadRequestsGetPreciseFaultsAndTheServerKeepsServing(t *testing.T) {
 	ts := newTestServer(t, nil)
 	ts.addUser(t, "alice", "Secret#123", false, []string{"admin"}, nil)
 	ts.addUser(t, "bob", "Bob#pass1", false, []string{"staff"}, nil)
+	ts.addUser(t, "dave", "Dave#pass1", true, []string{"admin"}, nil)
 	url := ts.URL + "/services/sts"
 	good := client.Options{User: "alice", Password: "Secret#123"}
 	replace := func(old, new string) func(string) string {
@@ -73,7 +74,11 @@ func TestBadRequestsGetPreciseFaultsAndTheServerKeepsServing(t *testing.T) {
 		{name: "a user without the admin role is not authorised", opts: client.Options{User: "bob", Password: "Bob#pass1"},
 			wantStatus: 500, wantFault: "wst:RequestFailed", wantReason: "not authorized"},
 		{name: "a digest for a user without a digest secret is refused clearly", opts: client.Options{User: "alice", Password: "Secret#123", Digest: true},
-			wantStatus: 500, wantFault: "wsse:FailedAuthentication", wantReason: "PasswordDigest is not enabled"},
+			wantStatus: 500, wantFault: "wsse:FailedAuthentication", wantReason: "PasswordDigest is accepted only for accounts enabled for it"},
+		{name: "a wrong digest for a digest-enabled user gets the very same fault", opts: client.Options{User: "dave", Password: "x", Digest: true},
+			wantStatus: 500, wantFault: "wsse:FailedAuthentication", wantReason: "PasswordDigest is accepted only for accounts enabled for it"},
+		{name: "a digest for an unknown user gets the very same fault", opts: client.Options{User: "mallory", Password: "x", Digest: true},
+			wantStatus: 500, wantFault: "wsse:FailedAuthentication", wantReason: "PasswordDigest is accepted only for accounts enabled for it"},
 		{name: "an expired Timestamp is refused", opts: client.Options{User: "alice", Password: "Secret#123", Now: func() time.Time { return past }},
 			wantStatus: 500, wantFault: "wsse:MessageExpired"},
 		{name: "a Timestamp from the future is refused", opts: client.Options{User: "alice", Password: "Secret#123", Now: func() time.Time { return time.Now().Add(time.Hour) }},

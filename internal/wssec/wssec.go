@@ -37,6 +37,13 @@ const (
 	FaultSecurityTokenUnavailable = "SecurityTokenUnavailable"
 )
 
+// Failure texts: one per password type, the same whatever the cause, so
+// they reveal nothing about which accounts exist.
+const (
+	PasswordFailure = "the security token could not be authenticated"
+	DigestFailure   = "the security token could not be authenticated; PasswordDigest is accepted only for accounts enabled for it (use PasswordText over TLS otherwise)"
+)
+
 // Error is a WS-Security processing failure: Code is a wsse fault local name
 // (or "RequestFailed" for a dependency outage); Msg is safe for the client.
 type Error struct {
@@ -281,10 +288,13 @@ func (p *Processor) Authenticate(ctx context.Context, h *Header) (*identity.Prin
 	switch {
 	case err == nil:
 		return pr, nil
-	case errors.Is(err, identity.ErrDigestNotAllowed):
-		return nil, &Error{Code: FaultFailedAuthentication, Msg: identity.ErrDigestNotAllowed.Error()}
+	case ut.Digest && (errors.Is(err, identity.ErrDigestNotAllowed) || errors.Is(err, identity.ErrInvalidCredentials) ||
+		errors.Is(err, identity.ErrUnknownDomain)):
+		// One text for every digest failure: a separate "not enabled" answer
+		// would tell digest-enabled accounts from others and from unknown names.
+		return nil, &Error{Code: FaultFailedAuthentication, Msg: DigestFailure}
 	case errors.Is(err, identity.ErrInvalidCredentials), errors.Is(err, identity.ErrUnknownDomain):
-		return nil, &Error{Code: FaultFailedAuthentication, Msg: "the security token could not be authenticated"}
+		return nil, &Error{Code: FaultFailedAuthentication, Msg: PasswordFailure}
 	case errors.Is(err, identity.ErrStoreUnavailable):
 		return nil, &Error{Code: "RequestFailed", Msg: "user store unavailable", Err: err}
 	default:
