@@ -120,6 +120,16 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	for _, p := range stsPaths {
 		mux.Handle(p, trust)
 	}
+	// endpoint returns a WS-Trust endpoint with its own fixed policy (the
+	// ADFS paths); it shares the core and the security processor.
+	endpoint := func(versions []wstrust.Version, defaultNS bool) *wstrust.Handler {
+		h := *trust
+		h.Versions, h.DefaultNSAssertions = versions, defaultNS
+		return &h
+	}
+	if err := s.mountMetadata(mux, endpoint); err != nil {
+		return err
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

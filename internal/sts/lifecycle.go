@@ -222,7 +222,7 @@ func (s *Service) build(tokenType, id string, now, notBefore, notOnOrAfter time.
 	a := &saml.Assertion{
 		ID: id, Issuer: s.cfg.Load().Issuer, IssueInstant: now, NotBefore: notBefore, NotOnOrAfter: notOnOrAfter,
 		Subject: d.Subject, Audiences: d.Audiences, AuthnInstant: d.AuthnAt, AuthnContext: d.AuthnCtx,
-		Attributes: d.Attributes,
+		Attributes: d.Attributes, DefaultNS: d.DefaultNS,
 	}
 	signer := s.signer.Load()
 	var xml []byte

@@ -68,6 +68,8 @@ type IssueRequest struct {
 	// RenewAfterExpiry = OK="true".
 	NotRenewable     bool
 	RenewAfterExpiry bool
+	// DefaultNS writes the assertion ADFS-style in the default namespace.
+	DefaultNS bool
 }
 
 // Token is an issued token.
@@ -157,6 +159,7 @@ type tokenRecord struct {
 	AuthnAt    time.Time        `json:"authn"`
 	AuthnCtx   string           `json:"ac,omitempty"`
 	Attributes []saml.Attribute `json:"attrs,omitempty"`
+	DefaultNS  bool             `json:"dns,omitempty"`
 }
 
 // Issue authorises the principal and issues a token.
@@ -198,6 +201,7 @@ func (s *Service) Issue(ctx context.Context, req *IssueRequest) (*Token, error) 
 		AuthnInstant: req.Principal.AuthnInstant,
 		AuthnContext: saml.ACPassword,
 		Attributes:   attrs,
+		DefaultNS:    req.DefaultNS,
 	}
 	if req.Principal.OverTLS {
 		a.AuthnContext = saml.ACPasswordProtectedTransport
@@ -223,7 +227,7 @@ func (s *Service) Issue(ctx context.Context, req *IssueRequest) (*Token, error) 
 	// The record is written before the token is returned: a token a client has
 	// seen is always known to renew, validate and cancel, even after a crash.
 	rec := &tokenRecord{Subject: a.Subject, Domain: req.Principal.Domain, Audiences: a.Audiences,
-		AuthnAt: a.AuthnInstant, AuthnCtx: a.AuthnContext, Attributes: attrs}
+		AuthnAt: a.AuthnInstant, AuthnCtx: a.AuthnContext, Attributes: attrs, DefaultNS: req.DefaultNS}
 	if err := s.record(ctx, tok, now, rec, !req.NotRenewable, req.RenewAfterExpiry); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,25 @@ type Handler struct {
 	Log      *slog.Logger
 	// WSDL renders the endpoint's WSDL for the URL it was reached at.
 	WSDL func(endpointURL string) []byte
+	// Versions, when set, are the only WS-Trust versions this endpoint
+	// accepts (the ADFS paths fix theirs: …/trust/13/… and …/trust/2005/…).
+	Versions []Version
+	// DefaultNSAssertions writes assertions ADFS-style in the default
+	// namespace (<Assertion xmlns="…">) for clients that cut tokens out by text.
+	DefaultNSAssertions bool
+}
+
+// accepts reports whether the endpoint takes WS-Trust version v.
+func (h *Handler) accepts(v Version) bool {
+	if len(h.Versions) == 0 {
+		return true
+	}
+	for _, x := range h.Versions {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // addressing is the WS-Addressing data of a request.
@@ -136,6 +155,9 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, env *soap.Envelop
 			Reason: "unsupported body element {" + bns + "}" + body.Tag}
 	}
 	v := Version(bns)
+	if !h.accepts(v) {
+		return nil, wsa, v, invalid("this endpoint does not accept WS-Trust namespace " + bns)
+	}
 	rsts, batch, err := parseBody(body, v)
 	if err != nil {
 		return nil, wsa, v, err
@@ -222,7 +244,7 @@ func (h *Handler) one(ctx context.Context, p *sts.Principal, rst *RST) (*outcome
 		tok, err := h.Core.Issue(ctx, &sts.IssueRequest{
 			Principal: *p, TokenType: rst.TokenType, KeyType: rst.KeyType, KeyTypeURI: rst.KeyTypeURI, AppliesTo: rst.AppliesTo,
 			Created: rst.Created, Expires: rst.Expires, ClaimsDialect: rst.ClaimsDialect, Claims: rst.Claims,
-			NotRenewable: rst.NotRenewable, RenewAfterExpiry: rst.RenewAfterExpiry,
+			NotRenewable: rst.NotRenewable, RenewAfterExpiry: rst.RenewAfterExpiry, DefaultNS: h.DefaultNSAssertions,
 		})
 		if err != nil {
 			return nil, err
