@@ -14,7 +14,8 @@ Usage:
   avouch serve   [flags]                 start the STS (zero configuration: ./avouch-data, HTTPS :9443)
   avouch user    add|list|delete ...     manage users of the embedded (PRIMARY) user store
   avouch keys    cert ...                show the token-signing certificate
-  avouch client  issue ...               sample WS-Trust client: request a token and print it
+  avouch client  issue|renew|validate|cancel ...  sample WS-Trust client
+  avouch bench   [flags]                 load generator: throughput and latency against the raw signing rate
   avouch version                         print the version
 
 Run 'avouch COMMAND -h' for a command's flags.
@@ -30,6 +31,7 @@ func commands() map[string]command {
 		"user":   runUser,
 		"keys":   runKeys,
 		"client": runClient,
+		"bench":  runBench,
 		"version": func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "avouch", version)
 			return 0

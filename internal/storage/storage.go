@@ -39,6 +39,8 @@ type Users interface {
 	CreateUser(ctx context.Context, u User) error // ErrAlreadyExists
 	GetUser(ctx context.Context, name string) (User, error)
 	// UpdateUser applies fn to the stored user atomically and bumps Version.
+	// It keeps Name (a rename is an error) and CreatedAt, and sets UpdatedAt.
+	// fn must not call the store (a backend may hold its write lock).
 	UpdateUser(ctx context.Context, name string, fn func(User) (User, error)) error
 	DeleteUser(ctx context.Context, name string) error
 	ListUsers(ctx context.Context) ([]User, error) // ordered by name
@@ -48,10 +50,13 @@ type Users interface {
 // every node on one database, so claiming is a unique insert, never
 // read-then-write.
 type Replay interface {
-	// ClaimNonce records key until expires. It returns ErrAlreadyExists when key
+	// ClaimNonce records key until expires. now is the caller's clock (the
+	// clock that computed expires; tests inject one): a recorded key whose
+	// expiry is not after now may be claimed again. It returns ErrAlreadyExists when key
 	// is already recorded and not yet expired; exactly one of any number of
-	// concurrent claims of one key succeeds.
-	ClaimNonce(ctx context.Context, key string, expires time.Time) error
+	// concurrent claims of one key succeeds. Once expires has passed the key
+	// may be claimed again (by then the freshness check rejects the message).
+	ClaimNonce(ctx context.Context, key string, now, expires time.Time) error
 	// PurgeNonces deletes nonces that expired before now.
 	PurgeNonces(ctx context.Context, now time.Time) (int64, error)
 }
@@ -125,7 +130,8 @@ type Token struct {
 type Tokens interface {
 	CreateToken(ctx context.Context, t Token) error // ErrAlreadyExists
 	GetToken(ctx context.Context, id string) (Token, error)
-	// UpdateToken applies fn to the stored token atomically.
+	// UpdateToken applies fn to the stored token atomically; the ID cannot
+	// change and UpdatedAt is set. fn must not call the store.
 	UpdateToken(ctx context.Context, id string, fn func(Token) (Token, error)) error
 	// DeleteTokensExpiredBefore deletes records with ExpiresAt < before.
 	DeleteTokensExpiredBefore(ctx context.Context, before time.Time) (int64, error)
@@ -144,7 +150,8 @@ type AuditEvent struct {
 // Audit is the append-only audit log.
 type Audit interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
-	// ListAudit returns the newest events first, at most limit.
+	// ListAudit returns the newest events first, at most limit (none when
+	// limit <= 0).
 	ListAudit(ctx context.Context, limit int) ([]AuditEvent, error)
 }
 

@@ -270,7 +270,7 @@ func (p *Processor) Authenticate(ctx context.Context, h *Header) (*identity.Prin
 		// concurrent replays gets through, on every node sharing the database.
 		until := now.Add(p.MaxAge + 2*p.Skew)
 		key := "ut:" + base64.StdEncoding.EncodeToString(ut.Nonce)
-		if err := p.Replay.ClaimNonce(ctx, key, until); errors.Is(err, storage.ErrAlreadyExists) {
+		if err := p.Replay.ClaimNonce(ctx, key, now, until); errors.Is(err, storage.ErrAlreadyExists) {
 			return nil, fail(FaultInvalidSecurity, "the UsernameToken nonce has already been used (replay)")
 		} else if err != nil {
 			return nil, &Error{Code: "RequestFailed", Msg: "the replay cache is unavailable", Err: err}

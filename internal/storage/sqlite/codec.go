@@ -1,0 +1,81 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Times are stored as INTEGER microseconds since the Unix epoch: integers
+// compare correctly in SQL (expiry checks, ordering) whatever zone the caller
+// used, and microseconds match PostgreSQL's precision so both backends return
+// the same values.
+func toMicros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// normalizeRoles returns roles sorted and without duplicates, as
+// storage.User documents; never nil.
+func normalizeRoles(roles []string) []string {
+	out := slices.Clone(roles)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// encodeRoles and encodeClaims store the collections as JSON text, which
+// keeps any Unicode intact and needs no side tables.
+func encodeRoles(roles []string) (string, error) {
+	b, err := json.Marshal(normalizeRoles(roles))
+	if err != nil {
+		return "", fmt.Errorf("encode roles: %w", err)
+	}
+	return string(b), nil
+}
+
+func encodeClaims(claims map[string]string) (string, error) {
+	if claims == nil {
+		claims = map[string]string{}
+	}
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("encode claims: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeRoles and decodeClaims never return nil, so callers can range over
+// and add to what they read.
+func decodeRoles(s string) ([]string, error) {
+	roles := []string{}
+	if err := json.Unmarshal([]byte(s), &roles); err != nil {
+		return nil, fmt.Errorf("decode roles: %w", err)
+	}
+	if roles == nil {
+		roles = []string{}
+	}
+	return roles, nil
+}
+
+func decodeClaims(s string) (map[string]string, error) {
+	claims := map[string]string{}
+	if err := json.Unmarshal([]byte(s), &claims); err != nil {
+		return nil, fmt.Errorf("decode claims: %w", err)
+	}
+	if claims == nil {
+		claims = map[string]string{}
+	}
+	return claims, nil
+}
+
+// boolInt stores a bool in a STRICT INTEGER column.
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

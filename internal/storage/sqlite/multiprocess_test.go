@@ -1,0 +1,235 @@
+package sqlite_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/avouch/avouch/internal/storage"
+	"github.com/avouch/avouch/internal/storage/sqlite"
+)
+
+// The tests below re-run this test binary as a helper process (the role of
+// the `avouch user add` CLI next to the server); the environment selects it.
+const (
+	helperEnv = "AVOUCH_SQLITE_HELPER" // "writer" or "crash"
+	dbEnv     = "AVOUCH_SQLITE_HELPER_DB"
+	nameEnv   = "AVOUCH_SQLITE_HELPER_NAME"
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		if err := helper(mode, os.Getenv(dbEnv), os.Getenv(nameEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// writesPerWriter is how many rounds each concurrent writer performs.
+const writesPerWriter = 100
+
+// helper opens the store, says "ready", waits for a line on stdin, then
+// works: "writer" runs the write rounds and prints the shared nonces it won;
+// "crash" creates a token, says "created" and waits to be killed.
+func helper(mode, path, name string) error {
+	s, err := sqlite.Open(path)
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	switch mode {
+	case "writer":
+		won, err := writeRounds(ctx, s, name)
+		if err != nil {
+			return err
+		}
+		for _, k := range won {
+			fmt.Println("won", k)
+		}
+		return s.Close()
+	case "crash":
+		tok := storage.Token{ID: "survivor", Subject: "alice", ExpiresAt: time.Now().Add(time.Hour)}
+		if err := s.CreateToken(ctx, tok); err != nil {
+			return err
+		}
+		fmt.Println("created")
+		select {} // until SIGKILL; no Close, no checkpoint
+	}
+	return fmt.Errorf("unknown helper mode %q", mode)
+}
+
+// writeRounds does a mix of writes as writer name and returns the shared
+// nonces it claimed. Any error, SQLITE_BUSY included, fails the writer.
+func writeRounds(ctx context.Context, s storage.Storage, name string) ([]string, error) {
+	var won []string
+	for i := range writesPerWriter {
+		if err := s.CreateUser(ctx, storage.User{Name: fmt.Sprintf("%s-%d", name, i), PasswordHash: "h"}); err != nil {
+			return nil, err
+		}
+		key := fmt.Sprintf("shared-%d", i)
+		switch err := s.ClaimNonce(ctx, key, time.Now(), time.Now().Add(time.Hour)); {
+		case err == nil:
+			won = append(won, key)
+		case !errors.Is(err, storage.ErrAlreadyExists):
+			return nil, err
+		}
+		if err := s.AppendAudit(ctx, storage.AuditEvent{Actor: name, Action: "test.write"}); err != nil {
+			return nil, err
+		}
+		if err := s.UpdateUser(ctx, fmt.Sprintf("%s-%d", name, i), func(u storage.User) (storage.User, error) {
+			u.Roles = []string{"written"}
+			return u, nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return won, nil
+}
+
+// child is a running helper process.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+func startHelper(t *testing.T, mode, path, name string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, dbEnv+"="+path, nameEnv+"="+name)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	c.expect(t, "ready")
+	return c
+}
+
+func (c *child) expect(t *testing.T, line string) {
+	t.Helper()
+	if !c.out.Scan() || c.out.Text() != line {
+		t.Fatalf("helper said %q (%v), want %q", c.out.Text(), c.out.Err(), line)
+	}
+}
+
+// TestProcessesAndStoresWriteOneFileConcurrently: two helper processes and
+// two Store instances in this process open one new file at once (racing the
+// migrations) and write to it concurrently. No write may fail — in
+// particular not with SQLITE_BUSY — and each shared nonce is won once.
+func TestProcessesAndStoresWriteOneFileConcurrently(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	var (
+		children []*child
+		stores   []*sqlite.Store
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+	)
+	for i := range 2 {
+		children = append(children, startHelper(t, "writer", path, fmt.Sprintf("proc%d", i)))
+	}
+	for range 2 {
+		s := open(t, path)
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	wins := map[string]int{}
+	start := time.Now()
+	for _, c := range children {
+		fmt.Fprintln(c.stdin, "go")
+	}
+	for i, s := range stores {
+		wg.Go(func() {
+			won, err := writeRounds(t.Context(), s, fmt.Sprintf("store%d", i))
+			if err != nil {
+				t.Errorf("store%d: %v", i, err)
+			}
+			mu.Lock()
+			for _, k := range won {
+				wins[k]++
+			}
+			mu.Unlock()
+		})
+	}
+	for i, c := range children {
+		for c.out.Scan() {
+			if k, ok := strings.CutPrefix(c.out.Text(), "won "); ok {
+				mu.Lock()
+				wins[k]++
+				mu.Unlock()
+			}
+		}
+		if err := c.cmd.Wait(); err != nil {
+			t.Errorf("helper proc%d: %v", i, err)
+		}
+	}
+	wg.Wait()
+	t.Logf("4 writers × %d rounds in %v", writesPerWriter, time.Since(start))
+
+	users, err := stores[0].ListUsers(t.Context())
+	if err != nil {
+		t.Fatalf("ListUsers: %v", err)
+	}
+	if want := 4 * writesPerWriter; len(users) != want {
+		t.Errorf("%d users, want %d", len(users), want)
+	}
+	for i := range writesPerWriter {
+		if k := fmt.Sprintf("shared-%d", i); wins[k] != 1 {
+			t.Errorf("nonce %s won %d times, want exactly once", k, wins[k])
+		}
+	}
+	// Each store sees the other writers' data.
+	if _, err := stores[1].GetUser(t.Context(), "proc0-0"); err != nil {
+		t.Errorf("GetUser(proc0-0) via store1: %v", err)
+	}
+}
+
+// TestACommittedTokenSurvivesSIGKILL backs the durability promise of the
+// package comment: with WAL and synchronous=NORMAL a write that returned is
+// in the file even if the process dies before any checkpoint or Close.
+func TestACommittedTokenSurvivesSIGKILL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "crash.db")
+	c := startHelper(t, "crash", path, "crash")
+	fmt.Fprintln(c.stdin, "go")
+	c.expect(t, "created")
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.cmd.Wait()
+
+	s := open(t, path)
+	defer s.Close()
+	tok, err := s.GetToken(t.Context(), "survivor")
+	if err != nil {
+		t.Fatalf("GetToken after SIGKILL: %v", err)
+	}
+	if tok.Subject != "alice" {
+		t.Errorf("Subject = %q, want alice", tok.Subject)
+	}
+}

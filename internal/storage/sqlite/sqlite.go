@@ -1,0 +1,194 @@
+// Package sqlite is the single-node storage backend: one SQLite file, opened
+// by the server and, at the same time, by CLI commands such as `avouch user
+// add`.
+//
+// Concurrency design. SQLite allows many readers but one writer per file.
+// A Store therefore keeps two connection pools:
+//
+//   - w: exactly one connection, used for every write. Writers inside this
+//     process queue on the pool instead of fighting over the file lock, so
+//     they never see SQLITE_BUSY. Every write runs in BEGIN IMMEDIATE
+//     (_txlock=immediate), which takes the file's write lock before the first
+//     read; a deferred transaction that reads and then writes could otherwise
+//     fail with SQLITE_BUSY_SNAPSHOT without the busy handler ever retrying.
+//   - r: several query-only connections. In WAL mode they read a consistent
+//     snapshot while a writer commits.
+//
+// Writers in other processes (the CLI next to the server) wait for the lock
+// for up to busyTimeout instead of failing at once.
+//
+// Durability. The journal is WAL with synchronous=NORMAL: a commit appends to
+// the WAL file with write(2) but does not fsync it (the WAL is fsynced at
+// checkpoints). The data is in the kernel's page cache when the commit
+// returns, so a token that was returned survives a crash of the process
+// (panic, OOM kill, SIGKILL) — the kernel still writes the file. Only an OS
+// crash or power loss can lose the last transactions; it never corrupts the
+// database. synchronous=FULL would fsync every commit and cost far more than
+// the guarantee avouch promises.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/avouch/avouch/internal/storage"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// busyTimeout is how long a connection waits for another process's lock.
+// It bounds the stall a long CLI transaction can cause the server.
+const busyTimeout = 5 * time.Second
+
+// Store is a storage.Storage on one SQLite file. It is safe for concurrent use.
+type Store struct {
+	w   *sql.DB // the single writer connection
+	r   *sql.DB // query-only readers
+	now func() time.Time
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path and brings its
+// schema up to date. Several processes may open the same file at once.
+func Open(path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: database path: %w", err)
+	}
+	// The file holds password hashes and sealed keys: create it private.
+	// SQLite gives the -wal and -shm files the same mode.
+	if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("sqlite: create database: %w", err)
+	}
+
+	w, err := openPool(abs, false)
+	if err != nil {
+		return nil, err
+	}
+	// One writer connection: see the package comment. Keep it open forever so
+	// its per-connection pragmas are set once.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	s := &Store{w: w, now: time.Now}
+	// Migrate before opening the readers: the first writer connection has
+	// switched the file to WAL by then, which readers rely on.
+	if err := s.migrate(context.Background()); err != nil {
+		w.Close()
+		return nil, err
+	}
+
+	r, err := openPool(abs, true)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	s.r = r
+	return s, nil
+}
+
+// openPool opens a pool on the file and checks that a connection works.
+func openPool(abs string, readOnly bool) (*sql.DB, error) {
+	q := url.Values{}
+	// busy_timeout first (the driver applies it before other pragmas), so
+	// switching to WAL waits for another process instead of failing.
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		// Guards against a write slipping onto a reader and racing the
+		// single-writer discipline.
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	// A file: URI with an escaped path, so that a '?' or '#' in the path is
+	// not taken for the start of the parameters.
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*busyTimeout)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	return db, nil
+}
+
+// Close releases both pools. Writes that returned are already in the file.
+func (s *Store) Close() error {
+	var errR error
+	if s.r != nil {
+		errR = s.r.Close()
+	}
+	return errors.Join(s.w.Close(), errR)
+}
+
+// write runs fn in an IMMEDIATE transaction on the writer connection and
+// commits it when fn returns nil.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // fn's error is the one that matters
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is a PRIMARY KEY or UNIQUE violation.
+func isUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// notFound maps sql.ErrNoRows to storage.ErrNotFound.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: %s: %w", what, storage.ErrNotFound)
+	}
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}
+
+// mustAffect returns storage.ErrNotFound when a statement changed no row.
+func mustAffect(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: %s: %w", what, storage.ErrNotFound)
+	}
+	return nil
+}
