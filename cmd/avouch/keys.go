@@ -19,11 +19,12 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("avouch keys cert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "data directory (default ./avouch-data)")
+	var data dataFlags
+	data.register(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	_, st, _, err := openData(*dataDir)
+	_, st, _, err := data.open()
 	if err != nil {
 		fmt.Fprintln(stderr, "avouch keys cert:", err)
 		return 1

@@ -14,6 +14,7 @@ Usage:
   avouch serve   [flags]                 start the STS (zero configuration: ./avouch-data, HTTPS :9443)
   avouch user    add|list|delete ...     manage users of the embedded (PRIMARY) user store
   avouch keys    cert ...                show the token-signing certificate
+  avouch config  list|set|unset ...      runtime settings stored in the database (all nodes)
   avouch client  issue|renew|validate|cancel ...  sample WS-Trust client
   avouch bench   [flags]                 load generator: throughput and latency against the raw signing rate
   avouch version                         print the version
@@ -32,6 +33,7 @@ func commands() map[string]command {
 		"keys":   runKeys,
 		"client": runClient,
 		"bench":  runBench,
+		"config": runConfig,
 		"version": func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "avouch", version)
 			return 0

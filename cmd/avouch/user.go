@@ -39,12 +39,28 @@ func runUser(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// openData opens the data directory named by --data-dir (or AVOUCH_DATA_DIR).
-func openData(dataDir string) (*config.Config, storage.Storage, identity.SecretBox, error) {
+// dataFlags are the flags every offline command takes to find the data.
+type dataFlags struct{ dataDir, database string }
+
+func (d *dataFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.dataDir, "data-dir", "", "data directory (default ./avouch-data, env AVOUCH_DATA_DIR)")
+	fs.StringVar(&d.database, "database", "", "database URL (default: SQLite in the data dir, env AVOUCH_DATABASE)")
+}
+
+func (d *dataFlags) open() (*config.Config, storage.Storage, identity.SecretBox, error) {
+	return openData(d.dataDir, d.database)
+}
+
+// openData opens the data directory named by --data-dir (or AVOUCH_DATA_DIR)
+// and the database (--database or AVOUCH_DATABASE; SQLite by default).
+func openData(dataDir, database string) (*config.Config, storage.Storage, identity.SecretBox, error) {
 	cfg := config.Defaults()
 	_ = cfg.LoadEnv(lookupEnv)
 	if dataDir != "" {
 		cfg.DataDir = dataDir
+	}
+	if database != "" {
+		cfg.Database = database
 	}
 	st, box, err := server.OpenData(context.Background(), &cfg)
 	if err != nil {
@@ -56,7 +72,8 @@ func openData(dataDir string) (*config.Config, storage.Storage, identity.SecretB
 func userAdd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("avouch user add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "data directory (default ./avouch-data)")
+	var data dataFlags
+	data.register(fs)
 	password := fs.String("password", "", "the user's password (required)")
 	allowDigest := fs.Bool("allow-digest", false, "allow WS-Security PasswordDigest (keeps the password sealed under the master key)")
 	var roles, claims multiFlag
@@ -83,7 +100,7 @@ func userAdd(args []string, stdout, stderr io.Writer) int {
 		}
 		u.Claims[k] = v
 	}
-	_, st, box, err := openData(*dataDir)
+	_, st, box, err := data.open()
 	if err != nil {
 		fmt.Fprintln(stderr, "avouch user add:", err)
 		return 1
@@ -116,11 +133,12 @@ func userAdd(args []string, stdout, stderr io.Writer) int {
 func userList(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("avouch user list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "data directory (default ./avouch-data)")
+	var data dataFlags
+	data.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	_, st, _, err := openData(*dataDir)
+	_, st, _, err := data.open()
 	if err != nil {
 		fmt.Fprintln(stderr, "avouch user list:", err)
 		return 1
@@ -144,7 +162,8 @@ func userList(args []string, stdout, stderr io.Writer) int {
 func userDelete(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("avouch user delete", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "data directory (default ./avouch-data)")
+	var data dataFlags
+	data.register(fs)
 	if err := parseInterleaved(fs, args); err != nil {
 		return 2
 	}
@@ -152,7 +171,7 @@ func userDelete(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: avouch user delete [--data-dir DIR] NAME")
 		return 2
 	}
-	_, st, _, err := openData(*dataDir)
+	_, st, _, err := data.open()
 	if err != nil {
 		fmt.Fprintln(stderr, "avouch user delete:", err)
 		return 1

@@ -63,6 +63,78 @@ type Config struct {
 	CredentialCacheTTL Duration `yaml:"credential_cache_ttl" help:"how long a verified password is cached (0 = off)"`
 	ShutdownTimeout    Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for requests in flight"`
 	LogFormat          string   `yaml:"log_format" help:"text or json (default: text on a terminal, json otherwise)"`
+
+	// Fixed names the settings given by flag or environment: they win over
+	// settings stored in the database (see Runtime).
+	Fixed map[string]bool `yaml:"-"`
+}
+
+// Runtime lists the settings that may also be stored in the database (set
+// through `avouch config set` or the admin API) and change while nodes run.
+// Precedence: flags > environment > database > YAML file > defaults.
+var Runtime = []string{"issuer", "token_lifetime", "max_token_lifetime", "default_token_type",
+	"signature_algorithm", "digest_algorithm", "allowed_roles", "renew_window"}
+
+// IsRuntime reports whether key may be stored in the database.
+func IsRuntime(key string) bool {
+	for _, k := range Runtime {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Set assigns one setting by its YAML key from its string form (as in the
+// environment: durations like 5m, lists comma-separated).
+func (c *Config) Set(key, value string) error {
+	var err error
+	found := false
+	c.fields(func(k, _ string, v reflect.Value) {
+		if k == key {
+			found = true
+			err = setValue(v, value)
+		}
+	})
+	if !found {
+		return fmt.Errorf("unknown setting %q", key)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return nil
+}
+
+// Get returns one setting's string form.
+func (c *Config) Get(key string) (string, bool) {
+	var out string
+	found := false
+	c.fields(func(k, _ string, v reflect.Value) {
+		if k == key {
+			found = true
+			out = flagValue{v}.String()
+		}
+	})
+	return out, found
+}
+
+// WithStored returns a copy of c with the stored runtime settings applied,
+// except those fixed by flag or environment; the result is validated.
+func (c *Config) WithStored(stored map[string]string) (*Config, error) {
+	out := *c
+	for _, k := range Runtime {
+		v, ok := stored[k]
+		if !ok || c.Fixed[k] {
+			continue
+		}
+		if err := out.Set(k, v); err != nil {
+			return nil, err
+		}
+	}
+	if err := out.Validate(); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Defaults returns the zero-configuration settings.
@@ -183,7 +255,9 @@ func (c *Config) fields(fn func(key, help string, v reflect.Value)) {
 	rt := rv.Type()
 	for i := 0; i < rt.NumField(); i++ {
 		f := rt.Field(i)
-		fn(f.Tag.Get("yaml"), f.Tag.Get("help"), rv.Field(i))
+		if tag := f.Tag.Get("yaml"); tag != "" && tag != "-" {
+			fn(tag, f.Tag.Get("help"), rv.Field(i))
+		}
 	}
 }
 
@@ -286,11 +360,20 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) (string, bool)) (
 	if err := cfg.LoadEnv(getenv); err != nil {
 		return nil, err
 	}
+	cfg.Fixed = map[string]bool{}
 	src := reflect.ValueOf(&scratch).Elem()
 	dst := reflect.ValueOf(&cfg).Elem()
 	for i := 0; i < dst.NumField(); i++ {
-		if set[FlagName(dst.Type().Field(i).Tag.Get("yaml"))] {
+		key := dst.Type().Field(i).Tag.Get("yaml")
+		if key == "" || key == "-" {
+			continue
+		}
+		if _, ok := getenv(EnvName(key)); ok {
+			cfg.Fixed[key] = true
+		}
+		if set[FlagName(key)] {
 			dst.Field(i).Set(src.Field(i))
+			cfg.Fixed[key] = true
 		}
 	}
 	if err := cfg.Validate(); err != nil {

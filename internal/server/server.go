@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/avouch/avouch/internal/config"
@@ -30,15 +31,21 @@ import (
 
 // Server is a running avouch instance's parts.
 type Server struct {
-	Config  *config.Config
-	Store   storage.Storage
-	Box     *keys.Box
-	Core    *sts.Service
-	Auth    *identity.Authenticator
+	Config *config.Config
+	Store  storage.Storage
+	Box    *keys.Box
+	Core   *sts.Service
+	Auth   *identity.Authenticator
+	// Signing is the signing key at start; SigningKey() is the one in use now
+	// (it changes when a key is rotated through another node).
 	Signing *keys.KeyPair
+	signing atomic.Pointer[keys.KeyPair]
 	Log     *slog.Logger
 	Handler http.Handler
 	Now     func() time.Time
+
+	lastSettings   [32]byte
+	lastSigningKey string
 }
 
 // Paths of the SOAP endpoint: ours and WSO2's, so existing clients keep working.
@@ -63,7 +70,6 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	cfg := s.Config
 	km := &keys.Manager{Store: s.Store, Box: s.Box}
 	sigAlg, _ := config.SignatureAlgorithmURI(cfg.SignatureAlgorithm)
-	digAlg, _ := config.DigestAlgorithmURI(cfg.DigestAlgorithm)
 	alg := keys.RSA2048
 	if sigAlg == saml.AlgECDSASHA256 {
 		alg = keys.ECDSAP256
@@ -73,30 +79,13 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	s.Signing = kp
-	signer, err := saml.NewSigner(kp.Signer, kp.Cert, sigAlg, digAlg)
-	if err != nil {
-		return fmt.Errorf("signing key %s: %w", kp.ID, err)
-	}
 	if err := bootstrapAdmin(ctx, s.Store, out); err != nil {
 		return err
 	}
-	tokenType, _ := config.TokenTypeURI(cfg.DefaultTokenType)
-	s.Core = sts.New(sts.Config{
-		Issuer:             cfg.Issuer,
-		DefaultLifetime:    time.Duration(cfg.TokenLifetime),
-		MaxLifetime:        time.Duration(cfg.MaxTokenLifetime),
-		ClockSkew:          time.Duration(cfg.ClockSkew),
-		DefaultTokenType:   tokenType,
-		SignatureAlgorithm: sigAlg,
-		DigestAlgorithm:    digAlg,
-		AllowedRoles:       cfg.AllowedRoles,
-		RenewWindow:        time.Duration(cfg.RenewWindow),
-	}, signer, s.Store, s.now)
-	certs, err := keys.SigningCerts(ctx, s.Store)
-	if err != nil {
+	s.Core = sts.New(sts.Config{}, nil, s.Store, s.now)
+	if err := s.reloadRuntime(ctx); err != nil {
 		return err
 	}
-	s.Core.SetVerificationCerts(certs)
 	s.Auth = identity.NewAuthenticator(s.Store, s.Box, identity.Options{
 		CacheTTL:         time.Duration(cfg.CredentialCacheTTL),
 		LockoutThreshold: cfg.LockoutThreshold,
@@ -211,6 +200,7 @@ func (s *Server) Serve(ctx context.Context, ready func(baseURL string)) error {
 		scheme = "https"
 	}
 	go s.housekeeping(ctx)
+	go s.watchRuntime(ctx, time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	if ready != nil {
@@ -264,3 +254,6 @@ func (s *Server) housekeeping(ctx context.Context) {
 
 // Close releases storage.
 func (s *Server) Close() error { return s.Store.Close() }
+
+// SigningKey returns the signing key in use now.
+func (s *Server) SigningKey() *keys.KeyPair { return s.signing.Load() }

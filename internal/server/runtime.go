@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/avouch/avouch/internal/config"
+	"github.com/avouch/avouch/internal/keys"
+	"github.com/avouch/avouch/internal/saml"
+	"github.com/avouch/avouch/internal/sts"
+)
+
+// SettingPrefix marks runtime settings in the settings table.
+const SettingPrefix = "config."
+
+// StoredSettings returns the runtime settings stored in the database.
+func StoredSettings(ctx context.Context, st interface {
+	ListSettings(context.Context) (map[string]string, error)
+}) (map[string]string, error) {
+	all, err := st.ListSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for k, v := range all {
+		if strings.HasPrefix(k, SettingPrefix) {
+			out[strings.TrimPrefix(k, SettingPrefix)] = v
+		}
+	}
+	return out, nil
+}
+
+func fingerprint(m map[string]string) [32]byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s\x00%s\x00", k, m[k])
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// reloadRuntime applies the stored runtime settings (and the signing keys in
+// storage) to the core. Every node runs it at start and whenever the stored
+// settings change, so a change made through one node is in force on all of
+// them within the poll interval.
+func (s *Server) reloadRuntime(ctx context.Context) error {
+	stored, err := StoredSettings(ctx, s.Store)
+	if err != nil {
+		return fmt.Errorf("read stored settings: %w", err)
+	}
+	cfg, err := s.Config.WithStored(stored)
+	if err != nil {
+		return fmt.Errorf("stored settings: %w", err)
+	}
+	sigAlg, _ := config.SignatureAlgorithmURI(cfg.SignatureAlgorithm)
+	digAlg, _ := config.DigestAlgorithmURI(cfg.DigestAlgorithm)
+	km := &keys.Manager{Store: s.Store, Box: s.Box}
+	kp, err := km.Active(ctx, keys.PurposeSigning, keys.RSA2048, "avouch token signing")
+	if err != nil {
+		return err
+	}
+	signer, err := saml.NewSigner(kp.Signer, kp.Cert, sigAlg, digAlg)
+	if err != nil {
+		return fmt.Errorf("signing key %s: %w", kp.ID, err)
+	}
+	certs, err := keys.SigningCerts(ctx, s.Store)
+	if err != nil {
+		return err
+	}
+	tokenType, _ := config.TokenTypeURI(cfg.DefaultTokenType)
+	s.Core.SetConfig(sts.Config{
+		Issuer:             cfg.Issuer,
+		DefaultLifetime:    time.Duration(cfg.TokenLifetime),
+		MaxLifetime:        time.Duration(cfg.MaxTokenLifetime),
+		ClockSkew:          time.Duration(cfg.ClockSkew),
+		DefaultTokenType:   tokenType,
+		SignatureAlgorithm: sigAlg,
+		DigestAlgorithm:    digAlg,
+		AllowedRoles:       cfg.AllowedRoles,
+		RenewWindow:        time.Duration(cfg.RenewWindow),
+	})
+	s.Core.SetSigner(signer)
+	s.Core.SetVerificationCerts(certs)
+	if s.Signing == nil {
+		s.Signing = kp
+	}
+	s.signing.Store(kp)
+	s.lastSettings = fingerprint(stored)
+	s.lastSigningKey = kp.ID
+	return nil
+}
+
+// watchRuntime polls the stored settings and the active signing key.
+func (s *Server) watchRuntime(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		stored, err := StoredSettings(ctx, s.Store)
+		if err != nil {
+			s.Log.Warn("reading stored settings failed", "err", err)
+			continue
+		}
+		active, err := keys.ActiveCertPEM(ctx, s.Store, keys.PurposeSigning)
+		if err != nil {
+			continue
+		}
+		if fingerprint(stored) == s.lastSettings && string(active) == string(s.SigningKey().CertPEM) {
+			continue
+		}
+		if err := s.reloadRuntime(ctx); err != nil {
+			s.Log.Error("stored settings not applied", "err", err)
+			continue
+		}
+		s.Log.Info("runtime settings reloaded")
+	}
+}
