@@ -80,22 +80,14 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%s=%s\n", key, value)
 	case "unset":
-		err := deleteSetting(ctx, st, server.SettingPrefix+fs.Arg(0))
-		if err != nil {
+		err := st.DeleteSetting(ctx, server.SettingPrefix+fs.Arg(0))
+		if errors.Is(err, storage.ErrNotFound) {
+			fmt.Fprintf(stderr, "avouch config unset: %s is not set\n", fs.Arg(0))
+			return 1
+		} else if err != nil {
 			fmt.Fprintln(stderr, "avouch config unset:", err)
 			return 1
 		}
 	}
 	return 0
-}
-
-// deleteSetting removes a stored setting; the Settings interface has no
-// delete, so an unset is stored as the default's value.
-func deleteSetting(ctx context.Context, st storage.Storage, key string) error {
-	def := config.Defaults()
-	v, ok := def.Get(strings.TrimPrefix(key, server.SettingPrefix))
-	if !ok {
-		return errors.New("unknown setting")
-	}
-	return st.PutSetting(ctx, key, v)
 }

@@ -13,6 +13,7 @@ const usage = `avouch — a WS-Trust Security Token Service
 Usage:
   avouch serve   [flags]                 start the STS (zero configuration: ./avouch-data, HTTPS :9443)
   avouch user    add|list|delete ...     manage users of the embedded (PRIMARY) user store
+  avouch userstore add ldap|list|remove  secondary user stores (LDAP / Active Directory) by domain
   avouch keys    cert ...                show the token-signing certificate
   avouch config  list|set|unset ...      runtime settings stored in the database (all nodes)
   avouch client  issue|renew|validate|cancel ...  sample WS-Trust client
@@ -28,12 +29,13 @@ type command func(args []string, stdout, stderr io.Writer) int
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":  runServe,
-		"user":   runUser,
-		"keys":   runKeys,
-		"client": runClient,
-		"bench":  runBench,
-		"config": runConfig,
+		"serve":     runServe,
+		"user":      runUser,
+		"keys":      runKeys,
+		"client":    runClient,
+		"bench":     runBench,
+		"config":    runConfig,
+		"userstore": runUserstore,
 		"version": func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "avouch", version)
 			return 0

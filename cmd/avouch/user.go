@@ -12,6 +12,7 @@ import (
 
 	"github.com/avouch/avouch/internal/config"
 	"github.com/avouch/avouch/internal/identity"
+	"github.com/avouch/avouch/internal/keys"
 	"github.com/avouch/avouch/internal/server"
 	"github.com/avouch/avouch/internal/storage"
 )
@@ -135,15 +136,40 @@ func userList(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var data dataFlags
 	data.register(fs)
+	domain := fs.String("domain", identity.PrimaryDomain, "user store domain to list")
+	limit := fs.Int("limit", 1000, "at most this many users (secondary stores)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	_, st, _, err := data.open()
+	_, st, box, err := data.open()
 	if err != nil {
 		fmt.Fprintln(stderr, "avouch user list:", err)
 		return 1
 	}
 	defer st.Close()
+	if d := strings.ToUpper(*domain); d != identity.PrimaryDomain {
+		stores, err := server.OpenUserStores(context.Background(), st, box.(*keys.Box))
+		if err != nil {
+			fmt.Fprintln(stderr, "avouch user list:", err)
+			return 1
+		}
+		for _, us := range stores {
+			if us.Domain() != d {
+				continue
+			}
+			names, err := us.ListUsers(context.Background(), *limit)
+			if err != nil {
+				fmt.Fprintln(stderr, "avouch user list:", err)
+				return 1
+			}
+			for _, n := range names {
+				fmt.Fprintf(stdout, "%s/%s\n", d, n)
+			}
+			return 0
+		}
+		fmt.Fprintf(stderr, "avouch user list: no user store %q\n", d)
+		return 1
+	}
 	users, err := st.ListUsers(context.Background())
 	if err != nil {
 		fmt.Fprintln(stderr, "avouch user list:", err)

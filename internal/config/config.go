@@ -54,7 +54,11 @@ type Config struct {
 	SignatureAlgorithm string   `yaml:"signature_algorithm" help:"rsa-sha256, rsa-sha512 or rsa-sha1"`
 	DigestAlgorithm    string   `yaml:"digest_algorithm" help:"sha256, sha512 or sha1"`
 	AllowedRoles       []string `yaml:"allowed_roles" help:"roles allowed to request tokens (comma-separated; * = any user)"`
+	AllowedDomains     []string `yaml:"allowed_domains" help:"user-store domains whose users may request tokens (ALL-USER-STORE-DOMAINS or a list)"`
 	RenewWindow        Duration `yaml:"renew_window" help:"how long after expiry a token issued renewable-after-expiry (Renewing OK=true) may be renewed"`
+	// ADFSDefaultNamespace: the ADFS-compatible endpoints (/adfs/services/trust/…)
+	// write assertions in the default namespace, as ADFS does.
+	ADFSDefaultNamespace bool `yaml:"adfs_default_namespace" help:"ADFS endpoints write assertions ADFS-style in the default namespace (<Assertion xmlns=…>)"`
 
 	MaxBodyBytes       int64    `yaml:"max_body_bytes" help:"largest accepted request body"`
 	MaxXMLDepth        int      `yaml:"max_xml_depth" help:"deepest accepted XML nesting"`
@@ -73,7 +77,7 @@ type Config struct {
 // through `avouch config set` or the admin API) and change while nodes run.
 // Precedence: flags > environment > database > YAML file > defaults.
 var Runtime = []string{"issuer", "token_lifetime", "max_token_lifetime", "default_token_type",
-	"signature_algorithm", "digest_algorithm", "allowed_roles", "renew_window"}
+	"signature_algorithm", "digest_algorithm", "allowed_roles", "allowed_domains", "renew_window"}
 
 // IsRuntime reports whether key may be stored in the database.
 func IsRuntime(key string) bool {
@@ -152,12 +156,16 @@ func Defaults() Config {
 		DigestAlgorithm:    "sha256",
 		AllowedRoles:       []string{"admin"},
 		RenewWindow:        Duration(30 * time.Minute),
+		AllowedDomains:     []string{"ALL-USER-STORE-DOMAINS"},
 		MaxBodyBytes:       1 << 20,
 		MaxXMLDepth:        64,
 		LockoutThreshold:   5,
 		LockoutWindow:      Duration(15 * time.Minute),
 		CredentialCacheTTL: Duration(60 * time.Second),
 		ShutdownTimeout:    Duration(15 * time.Second),
+
+		// The ADFS endpoints answer as ADFS does.
+		ADFSDefaultNamespace: true,
 	}
 }
 

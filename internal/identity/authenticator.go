@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/avouch/avouch/internal/storage"
@@ -78,10 +79,35 @@ type Options struct {
 
 // Authenticator verifies passwords for the embedded store.
 type Authenticator struct {
-	store Store
-	box   SecretBox
-	opt   Options
-	cache *credCache
+	store  Store
+	box    SecretBox
+	opt    Options
+	cache  *credCache
+	stores atomic.Pointer[[]UserStore] // secondary stores, in search order
+}
+
+// SetStores replaces the secondary user stores (LDAP, AD), in the order
+// names without a domain are searched after PRIMARY.
+func (a *Authenticator) SetStores(stores []UserStore) {
+	c := append([]UserStore(nil), stores...)
+	a.stores.Store(&c)
+}
+
+// Stores returns the secondary user stores.
+func (a *Authenticator) Stores() []UserStore {
+	if p := a.stores.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (a *Authenticator) storeFor(domain string) UserStore {
+	for _, s := range a.Stores() {
+		if strings.EqualFold(s.Domain(), domain) {
+			return s
+		}
+	}
+	return nil
 }
 
 // NewAuthenticator returns an authenticator over store. box may be nil when
@@ -159,6 +185,69 @@ func (a *Authenticator) succeed(ctx context.Context, name string) {
 // user version skips argon2id and the lockout check: a cache hit proves the
 // caller presented the right password within the TTL.
 func (a *Authenticator) VerifyPassword(ctx context.Context, login, password string) (*Principal, error) {
+	domain, name := SplitDomain(login)
+	explicit := strings.Contains(login, "/")
+	if domain != PrimaryDomain {
+		st := a.storeFor(domain)
+		if st == nil {
+			_, _ = CheckPassword(dummyHash, password)
+			return nil, ErrUnknownDomain
+		}
+		return a.verifyExternal(ctx, st, name, password)
+	}
+	if !explicit && len(a.Stores()) > 0 {
+		// A name without a domain: PRIMARY first, then each store in order.
+		// A user found in a store is verified there only (no fall-through
+		// on a wrong password, so one domain cannot shadow another).
+		if _, err := a.store.GetUser(ctx, name); errors.Is(err, storage.ErrNotFound) {
+			for _, st := range a.Stores() {
+				if _, err := st.Lookup(ctx, name); err == nil {
+					return a.verifyExternal(ctx, st, name, password)
+				} else if errors.Is(err, ErrStoreUnavailable) {
+					return nil, err
+				}
+			}
+		}
+	}
+	return a.verifyPrimary(ctx, login, password)
+}
+
+// verifyExternal checks a password against a secondary store. The
+// verified-credential cache covers these binds too: a hit returns the
+// principal cached with it (roles and claims as of the bind, for at most
+// the TTL).
+func (a *Authenticator) verifyExternal(ctx context.Context, st UserStore, name, password string) (*Principal, error) {
+	if password == "" {
+		return nil, ErrInvalidCredentials
+	}
+	key := a.cache.key(strings.ToUpper(st.Domain()), strings.ToLower(strings.TrimSpace(name)), password, 0)
+	now := a.opt.Now()
+	if a.opt.CacheTTL > 0 {
+		if p := a.cache.principal(key, now); p != nil {
+			return p, nil
+		}
+	}
+	lockName := strings.ToUpper(st.Domain()) + "/" + strings.ToLower(strings.TrimSpace(name))
+	if locked, err := a.locked(ctx, lockName); err != nil {
+		return nil, err
+	} else if locked {
+		return nil, ErrInvalidCredentials
+	}
+	p, err := st.Authenticate(ctx, name, password)
+	if errors.Is(err, ErrInvalidCredentials) {
+		return nil, a.fail(ctx, lockName)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.succeed(ctx, lockName)
+	if a.opt.CacheTTL > 0 {
+		a.cache.putPrincipal(key, now.Add(a.opt.CacheTTL), now, p)
+	}
+	return p, nil
+}
+
+func (a *Authenticator) verifyPrimary(ctx context.Context, login, password string) (*Principal, error) {
 	u, name, err := a.lookup(ctx, login)
 	if errors.Is(err, ErrInvalidCredentials) {
 		_, _ = CheckPassword(dummyHash, password) // equal work for unknown users
@@ -241,6 +330,7 @@ type credCache struct {
 	secret []byte
 	mu     sync.Mutex
 	m      map[[32]byte]time.Time
+	p      map[[32]byte]*Principal // principals of external stores
 }
 
 const credCacheMax = 100_000
@@ -250,7 +340,7 @@ func newCredCache() *credCache {
 	if _, err := rand.Read(s); err != nil {
 		panic(err)
 	}
-	return &credCache{secret: s, m: make(map[[32]byte]time.Time)}
+	return &credCache{secret: s, m: make(map[[32]byte]time.Time), p: make(map[[32]byte]*Principal)}
 }
 
 func (c *credCache) key(domain, name, password string, version int64) [32]byte {
@@ -271,8 +361,35 @@ func (c *credCache) hit(k [32]byte, now time.Time) bool {
 	}
 	if ok {
 		delete(c.m, k)
+		delete(c.p, k)
 	}
 	return false
+}
+
+func (c *credCache) principal(k [32]byte, now time.Time) *Principal {
+	if !c.hit(k, now) {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.p[k]
+	if p == nil {
+		return nil
+	}
+	cp := *p
+	cp.Roles = append([]string(nil), p.Roles...)
+	cp.Claims = make(map[string]string, len(p.Claims))
+	for k, v := range p.Claims {
+		cp.Claims[k] = v
+	}
+	return &cp
+}
+
+func (c *credCache) putPrincipal(k [32]byte, exp, now time.Time, p *Principal) {
+	c.put(k, exp, now)
+	c.mu.Lock()
+	c.p[k] = p
+	c.mu.Unlock()
 }
 
 func (c *credCache) put(k [32]byte, exp, now time.Time) {
@@ -282,6 +399,7 @@ func (c *credCache) put(k [32]byte, exp, now time.Time) {
 		for kk, e := range c.m {
 			if now.After(e) || len(c.m) >= credCacheMax {
 				delete(c.m, kk)
+				delete(c.p, kk)
 			}
 		}
 	}

@@ -25,13 +25,17 @@ func StoredSettings(ctx context.Context, st interface {
 	if err != nil {
 		return nil, err
 	}
+	return configSettings(all), nil
+}
+
+func configSettings(all map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range all {
 		if strings.HasPrefix(k, SettingPrefix) {
 			out[strings.TrimPrefix(k, SettingPrefix)] = v
 		}
 	}
-	return out, nil
+	return out
 }
 
 func fingerprint(m map[string]string) [32]byte {
@@ -87,6 +91,7 @@ func (s *Server) reloadRuntime(ctx context.Context) error {
 		SignatureAlgorithm: sigAlg,
 		DigestAlgorithm:    digAlg,
 		AllowedRoles:       cfg.AllowedRoles,
+		AllowedDomains:     cfg.AllowedDomains,
 		RenewWindow:        time.Duration(cfg.RenewWindow),
 	})
 	s.Core.SetSigner(signer)
@@ -110,10 +115,19 @@ func (s *Server) watchRuntime(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		stored, err := StoredSettings(ctx, s.Store)
+		all, err := s.Store.ListSettings(ctx)
 		if err != nil {
 			s.Log.Warn("reading stored settings failed", "err", err)
 			continue
+		}
+		stored := configSettings(all)
+		if us := fingerprint(userStoreSettings(all)); us != s.lastUserStores {
+			if err := s.reloadUserStores(ctx); err != nil {
+				s.Log.Error("user stores not reloaded", "err", err)
+			} else {
+				s.lastUserStores = us
+				s.Log.Info("user stores reloaded")
+			}
 		}
 		active, err := keys.ActiveCertPEM(ctx, s.Store, keys.PurposeSigning)
 		if err != nil {

@@ -46,6 +46,7 @@ type Server struct {
 
 	lastSettings   [32]byte
 	lastSigningKey string
+	lastUserStores [32]byte
 }
 
 // Paths of the SOAP endpoint: ours and WSO2's, so existing clients keep working.
@@ -92,6 +93,12 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		LockoutWindow:    time.Duration(cfg.LockoutWindow),
 		Now:              s.now,
 	})
+	if err := s.reloadUserStores(ctx); err != nil {
+		return err
+	}
+	if all, err := s.Store.ListSettings(ctx); err == nil {
+		s.lastUserStores = fingerprint(userStoreSettings(all))
+	}
 	trust := &wstrust.Handler{
 		Core: s.Core,
 		Security: &wssec.Processor{Auth: s.Auth, Replay: s.Store, Skew: time.Duration(cfg.ClockSkew),

@@ -98,6 +98,7 @@ type Settings interface {
 	GetSetting(ctx context.Context, key string) (string, error) // ErrNotFound
 	PutSetting(ctx context.Context, key, value string) error
 	ListSettings(ctx context.Context) (map[string]string, error)
+	DeleteSetting(ctx context.Context, key string) error // ErrNotFound
 }
 
 // TokenState is the lifecycle state of an issued token.

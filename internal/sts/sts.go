@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -94,6 +95,9 @@ type Config struct {
 	SignatureAlgorithm string
 	DigestAlgorithm    string
 	AllowedRoles       []string // "*" = any authenticated user
+	// AllowedDomains are the user-store domains whose users may request
+	// tokens; empty or containing AllDomains means all.
+	AllowedDomains []string
 	// RenewWindow is how long after expiry a token issued with OK="true" may
 	// still be renewed.
 	RenewWindow time.Duration
@@ -137,6 +141,9 @@ func (s *Service) Now() time.Time { return s.now() }
 // Authorize checks the principal against the STS policy's allowed roles.
 func (s *Service) Authorize(p *Principal) error {
 	cfg := s.cfg.Load()
+	if !domainAllowed(cfg.AllowedDomains, p.Domain) {
+		return errorf(CodeRequestFailed, "users of this user store domain are not authorized to request security tokens")
+	}
 	for _, r := range cfg.AllowedRoles {
 		if r == "*" {
 			return nil
@@ -286,4 +293,19 @@ func resolveClaims(p *Principal, dialect string, reqs []ClaimRequest) ([]saml.At
 func IsCode(err error, c Code) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == c
+}
+
+// AllDomains is WSO2's spelling for "every user store domain".
+const AllDomains = "ALL-USER-STORE-DOMAINS"
+
+func domainAllowed(allowed []string, domain string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	for _, d := range allowed {
+		if d == AllDomains || strings.EqualFold(d, domain) || (domain == "" && strings.EqualFold(d, "PRIMARY")) {
+			return true
+		}
+	}
+	return false
 }

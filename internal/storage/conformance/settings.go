@@ -12,6 +12,7 @@ var settingsTests = []test{
 	{"getting a missing setting fails with ErrNotFound", testSettingMissing},
 	{"PutSetting stores a value and replaces it on the next put", testSettingPut},
 	{"ListSettings returns every setting", testSettingList},
+	{"DeleteSetting removes a setting and fails with ErrNotFound when there is none", testSettingDelete},
 }
 
 func testSettingMissing(t *testing.T, s storage.Storage) {
@@ -56,5 +57,21 @@ func testSettingList(t *testing.T, s storage.Storage) {
 	got, err = s.ListSettings(ctx)
 	if err != nil || !maps.Equal(got, want) {
 		t.Errorf("ListSettings = %q, %v; want %q", got, err, want)
+	}
+}
+
+func testSettingDelete(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	if err := s.PutSetting(ctx, "gone", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSetting(ctx, "gone"); err != nil {
+		t.Fatalf("DeleteSetting: %v", err)
+	}
+	if _, err := s.GetSetting(ctx, "gone"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetSetting after delete = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteSetting(ctx, "gone"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second DeleteSetting = %v, want ErrNotFound", err)
 	}
 }

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"github.com/avouch/avouch/internal/storage"
+
 	"context"
 	"fmt"
 )
@@ -43,4 +45,16 @@ func (s *Store) ListSettings(ctx context.Context) (map[string]string, error) {
 		return nil, fmt.Errorf("postgres: list settings: %w", err)
 	}
 	return m, nil
+}
+
+// DeleteSetting removes a setting.
+func (s *Store) DeleteSetting(ctx context.Context, key string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM settings WHERE key = $1`, key)
+	if err != nil {
+		return fmt.Errorf("postgres: delete setting: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: delete setting %q: %w", key, storage.ErrNotFound)
+	}
+	return nil
 }

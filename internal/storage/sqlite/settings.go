@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"github.com/avouch/avouch/internal/storage"
+
 	"context"
 	"database/sql"
 	"fmt"
@@ -46,4 +48,20 @@ func (s *Store) ListSettings(ctx context.Context) (map[string]string, error) {
 		return nil, fmt.Errorf("sqlite: list settings: %w", err)
 	}
 	return m, nil
+}
+
+// DeleteSetting removes a setting.
+func (s *Store) DeleteSetting(ctx context.Context, key string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, key)
+		if err != nil {
+			return fmt.Errorf("sqlite: delete setting: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlite: delete setting: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("sqlite: delete setting %q: %w", key, storage.ErrNotFound)
+		}
+		return nil
+	})
 }
