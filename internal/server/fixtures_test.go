@@ -10,6 +10,7 @@ import (
 
 	"github.com/avouch/avouch/internal/client"
 	"github.com/avouch/avouch/internal/config"
+	"github.com/avouch/avouch/internal/testutil"
 )
 
 // fixtureDir holds requests captured from real clients (zeep, msal); their
@@ -28,7 +29,7 @@ func loadFixtures(t *testing.T) []fixture {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(fixtureDir, "*.xml"))
 	if len(files) == 0 {
-		t.Skipf("SKIPPED — captured client fixtures not found at %s (they live in ../shared beside the checkout)", fixtureDir)
+		testutil.Missing(t, "captured client fixtures at "+fixtureDir+" (../shared beside the checkout)")
 	}
 	var out []fixture
 	for _, f := range files {

@@ -184,12 +184,12 @@ const (
 // Fault is a SOAP fault. Subcode carries the WS-Trust/WS-Security fault QName.
 // Reason is shown to the client: it never contains a secret.
 type Fault struct {
-	Version    Version // 0 = unknown; rendered as SOAP 1.1 then
-	Code       Code
-	Subcode    QName
-	Reason     string
-	HTTPStatus int            // overrides the binding's status when non-zero
-	NotUnderstood []QName     // SOAP 1.2 NotUnderstood header blocks
+	Version       Version // 0 = unknown; rendered as SOAP 1.1 then
+	Code          Code
+	Subcode       QName
+	Reason        string
+	HTTPStatus    int     // overrides the binding's status when non-zero
+	NotUnderstood []QName // SOAP 1.2 NotUnderstood header blocks
 }
 
 func (f *Fault) Error() string {
