@@ -14,7 +14,8 @@ Usage:
   avouch serve   [flags]                 start the STS (zero configuration: ./avouch-data, HTTPS :9443)
   avouch user    add|list|delete ...     manage users of the embedded (PRIMARY) user store
   avouch userstore add ldap|list|remove  secondary user stores (LDAP / Active Directory) by domain
-  avouch keys    cert ...                show the token-signing certificate
+  avouch rp      add|list|remove ...     relying parties (service providers) and their token settings
+  avouch keys    cert|list|import|export|delete ...  signing key and trust store
   avouch config  list|set|unset ...      runtime settings stored in the database (all nodes)
   avouch client  issue|renew|validate|cancel ...  sample WS-Trust client
   avouch bench   [flags]                 load generator: throughput and latency against the raw signing rate
@@ -36,6 +37,7 @@ func commands() map[string]command {
 		"bench":     runBench,
 		"config":    runConfig,
 		"userstore": runUserstore,
+		"rp":        runRP,
 		"version": func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "avouch", version)
 			return 0

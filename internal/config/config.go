@@ -55,6 +55,7 @@ type Config struct {
 	DigestAlgorithm    string   `yaml:"digest_algorithm" help:"sha256, sha512 or sha1"`
 	AllowedRoles       []string `yaml:"allowed_roles" help:"roles allowed to request tokens (comma-separated; * = any user)"`
 	AllowedDomains     []string `yaml:"allowed_domains" help:"user-store domains whose users may request tokens (ALL-USER-STORE-DOMAINS or a list)"`
+	RefuseUnknownRPs   bool     `yaml:"refuse_unknown_relying_parties" help:"refuse an AppliesTo that matches no registered relying party (default: issue unencrypted with server settings)"`
 	RenewWindow        Duration `yaml:"renew_window" help:"how long after expiry a token issued renewable-after-expiry (Renewing OK=true) may be renewed"`
 	// ADFSDefaultNamespace: the ADFS-compatible endpoints (/adfs/services/trust/…)
 	// write assertions in the default namespace, as ADFS does.
@@ -77,7 +78,7 @@ type Config struct {
 // through `avouch config set` or the admin API) and change while nodes run.
 // Precedence: flags > environment > database > YAML file > defaults.
 var Runtime = []string{"issuer", "token_lifetime", "max_token_lifetime", "default_token_type",
-	"signature_algorithm", "digest_algorithm", "allowed_roles", "allowed_domains", "renew_window"}
+	"signature_algorithm", "digest_algorithm", "allowed_roles", "allowed_domains", "renew_window", "refuse_unknown_relying_parties"}
 
 // IsRuntime reports whether key may be stored in the database.
 func IsRuntime(key string) bool {

@@ -16,8 +16,11 @@ const (
 	NS20 = "urn:oasis:names:tc:SAML:2.0:assertion"
 	NS11 = "urn:oasis:names:tc:SAML:1.0:assertion"
 
-	CMBearer20 = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
-	CMBearer11 = "urn:oasis:names:tc:SAML:1.0:cm:bearer"
+	CMBearer20      = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+	CMBearer11      = "urn:oasis:names:tc:SAML:1.0:cm:bearer"
+	CMHolderOfKey20 = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
+	CMHolderOfKey11 = "urn:oasis:names:tc:SAML:1.0:cm:holder-of-key"
+	NSXSI           = "http://www.w3.org/2001/XMLSchema-instance"
 
 	AttrNameFormatURI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
 	NameIDUnspecified = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
@@ -49,6 +52,10 @@ type Assertion struct {
 	AuthnInstant time.Time
 	AuthnContext string // SAML 2.0 class ref; SAML 1.1 always uses am:password for passwords
 	Attributes   []Attribute
+	// KeyInfo, when set, makes the confirmation holder-of-key: it is the
+	// serialised ds:KeyInfo element (proof key encrypted for the RP, or the
+	// requestor's public key) placed in the SubjectConfirmation.
+	KeyInfo []byte
 	// DefaultNS writes the assertion in the default namespace
 	// (<Assertion xmlns="…">), as ADFS does, for clients that cut tokens out by
 	// text and expect no prefix.
@@ -126,11 +133,28 @@ func (s *Signer) Build20(a *Assertion) ([]byte, error) {
 	tail.WriteString(xmltext.EscapeText(a.Subject))
 	w.close("NameID")
 	w.start("SubjectConfirmation")
-	w.attr("Method", CMBearer20)
-	w.end()
-	w.start("SubjectConfirmationData")
-	w.attr("NotOnOrAfter", ts(a.NotOnOrAfter))
-	w.end()
+	if a.KeyInfo != nil {
+		w.attr("Method", CMHolderOfKey20)
+		w.end()
+		w.start("SubjectConfirmationData")
+		tail.WriteString(` xmlns:xsi="` + NSXSI + `"`)
+		w.attr("NotOnOrAfter", ts(a.NotOnOrAfter))
+		// The QName in xsi:type resolves against the namespaces in scope:
+		// saml2 is declared on the Assertion, or it is the default namespace.
+		if a.DefaultNS {
+			w.attr("xsi:type", "KeyInfoConfirmationDataType")
+		} else {
+			w.attr("xsi:type", "saml2:KeyInfoConfirmationDataType")
+		}
+		w.end()
+		tail.Write(a.KeyInfo)
+	} else {
+		w.attr("Method", CMBearer20)
+		w.end()
+		w.start("SubjectConfirmationData")
+		w.attr("NotOnOrAfter", ts(a.NotOnOrAfter))
+		w.end()
+	}
 	w.close("SubjectConfirmationData")
 	w.close("SubjectConfirmation")
 	w.close("Subject")
@@ -176,6 +200,9 @@ func (s *Signer) Build20(a *Assertion) ([]byte, error) {
 		w.close("AttributeStatement")
 	}
 	w.close("Assertion")
+	if a.KeyInfo != nil {
+		return s.signForeign(head.Bytes(), tail.Bytes(), nil, a.ID, "</"+w.prefix+"Issuer>")
+	}
 	return s.sign(head.Bytes(), tail.Bytes(), a.ID)
 }
 
@@ -236,7 +263,12 @@ func (s *Signer) Build11(a *Assertion) ([]byte, error) {
 		head.WriteString(xmltext.EscapeText(a.Subject))
 		w.close("NameIdentifier")
 		w.open("SubjectConfirmation")
-		w.text("ConfirmationMethod", CMBearer11)
+		if a.KeyInfo != nil {
+			w.text("ConfirmationMethod", CMHolderOfKey11)
+			head.Write(a.KeyInfo)
+		} else {
+			w.text("ConfirmationMethod", CMBearer11)
+		}
 		w.close("SubjectConfirmation")
 		w.close("Subject")
 	}
@@ -265,5 +297,8 @@ func (s *Signer) Build11(a *Assertion) ([]byte, error) {
 		w.close("AttributeStatement")
 	}
 	tail := []byte("</" + w.prefix + "Assertion>")
+	if a.KeyInfo != nil {
+		return s.signForeign(head.Bytes(), tail, nil, a.ID, "")
+	}
 	return s.sign(head.Bytes(), tail, a.ID)
 }

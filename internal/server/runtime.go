@@ -92,6 +92,7 @@ func (s *Server) reloadRuntime(ctx context.Context) error {
 		DigestAlgorithm:    digAlg,
 		AllowedRoles:       cfg.AllowedRoles,
 		AllowedDomains:     cfg.AllowedDomains,
+		RefuseUnknownRP:    cfg.RefuseUnknownRPs,
 		RenewWindow:        time.Duration(cfg.RenewWindow),
 	})
 	s.Core.SetSigner(signer)
@@ -121,6 +122,11 @@ func (s *Server) watchRuntime(ctx context.Context, every time.Duration) {
 			continue
 		}
 		stored := configSettings(all)
+		if changed, err := s.Registry.Reload(ctx); err != nil {
+			s.Log.Error("service providers not reloaded", "err", err)
+		} else if changed {
+			s.Log.Info("service providers reloaded")
+		}
 		if us := fingerprint(userStoreSettings(all)); us != s.lastUserStores {
 			if err := s.reloadUserStores(ctx); err != nil {
 				s.Log.Error("user stores not reloaded", "err", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/avouch/avouch/internal/identity"
 	"github.com/avouch/avouch/internal/keys"
 	"github.com/avouch/avouch/internal/metadata"
+	"github.com/avouch/avouch/internal/registry"
 	"github.com/avouch/avouch/internal/safexml"
 	"github.com/avouch/avouch/internal/saml"
 	"github.com/avouch/avouch/internal/storage"
@@ -36,6 +37,9 @@ type Server struct {
 	Box    *keys.Box
 	Core   *sts.Service
 	Auth   *identity.Authenticator
+	// Registry holds the service providers; Trust the trust store.
+	Registry *registry.Registry
+	Trust    keys.TrustStore
 	// Signing is the signing key at start; SigningKey() is the one in use now
 	// (it changes when a key is rotated through another node).
 	Signing *keys.KeyPair
@@ -84,6 +88,12 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	s.Core = sts.New(sts.Config{}, nil, s.Store, s.now)
+	s.Registry = registry.New(s.Store)
+	if _, err := s.Registry.Reload(ctx); err != nil {
+		return fmt.Errorf("service providers: %w", err)
+	}
+	s.Trust = keys.TrustStore{Store: s.Store}
+	s.Core.SetRelyingParties(s.Registry, s.Trust)
 	if err := s.reloadRuntime(ctx); err != nil {
 		return err
 	}

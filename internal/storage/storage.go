@@ -156,6 +156,63 @@ type Audit interface {
 	ListAudit(ctx context.Context, limit int) ([]AuditEvent, error)
 }
 
+// ServiceProvider is a registered service provider (relying party). Its
+// protocol configurations are opaque JSON owned by the registry package, so
+// new protocols need no schema change.
+type ServiceProvider struct {
+	Name      string // unique
+	Data      []byte // JSON
+	Version   int64  // increases on every put
+	UpdatedAt time.Time
+}
+
+// ServiceProviders is the registry of service providers.
+type ServiceProviders interface {
+	// PutServiceProvider inserts or replaces by Name and bumps Version.
+	PutServiceProvider(ctx context.Context, sp ServiceProvider) error
+	GetServiceProvider(ctx context.Context, name string) (ServiceProvider, error) // ErrNotFound
+	ListServiceProviders(ctx context.Context) ([]ServiceProvider, error)          // ordered by Name
+	DeleteServiceProvider(ctx context.Context, name string) error                 // ErrNotFound
+}
+
+// Certificate is a trust-store entry: a certificate (PEM) under an alias.
+type Certificate struct {
+	Alias     string // unique
+	PEM       []byte
+	CreatedAt time.Time
+}
+
+// Certificates is the trust store.
+type Certificates interface {
+	PutCertificate(ctx context.Context, c Certificate) error // insert or replace by Alias
+	GetCertificate(ctx context.Context, alias string) (Certificate, error)
+	ListCertificates(ctx context.Context) ([]Certificate, error) // ordered by Alias
+	DeleteCertificate(ctx context.Context, alias string) error   // ErrNotFound
+}
+
+// Session is a browser sign-in session (passive STS, console).
+type Session struct {
+	ID         string // random, unguessable; the cookie holds it
+	User       string // DOMAIN/name
+	Data       []byte // JSON owned by the authn package (relying parties signed in to, …)
+	CreatedAt  time.Time
+	LastSeen   time.Time
+	ExpiresAt  time.Time // absolute end (idle timeout or remember-me period)
+	RememberMe bool
+}
+
+// Sessions stores browser sessions, shared by every node.
+type Sessions interface {
+	CreateSession(ctx context.Context, s Session) error // ErrAlreadyExists
+	GetSession(ctx context.Context, id string) (Session, error)
+	// UpdateSession applies fn atomically (touch LastSeen/ExpiresAt, add RPs).
+	// The ID cannot change and CreatedAt is kept. fn must not call the store.
+	UpdateSession(ctx context.Context, id string, fn func(Session) (Session, error)) error
+	DeleteSession(ctx context.Context, id string) error // ErrNotFound
+	// DeleteSessionsExpiredBefore deletes sessions with ExpiresAt < before.
+	DeleteSessionsExpiredBefore(ctx context.Context, before time.Time) (int64, error)
+}
+
 // Storage is everything a backend provides.
 type Storage interface {
 	Users
@@ -165,6 +222,9 @@ type Storage interface {
 	Settings
 	Tokens
 	Audit
+	ServiceProviders
+	Certificates
+	Sessions
 	// Close releases the backend.
 	Close() error
 }

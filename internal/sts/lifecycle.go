@@ -185,11 +185,11 @@ func (s *Service) Renew(ctx context.Context, req *RenewRequest) (*Token, error) 
 	if req.AppliesTo != "" && (len(r.data.Audiences) == 0 || r.data.Audiences[0] != req.AppliesTo) {
 		return nil, errorf(CodeInvalidRequest, "AppliesTo does not match the token's audience")
 	}
-	notBefore, notOnOrAfter, err := s.lifetime(cfg, now, req.Created, req.Expires)
+	notBefore, notOnOrAfter, err := s.lifetime(cfg, cfg.DefaultLifetime, now, req.Created, req.Expires)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := s.build(r.record.Type, r.record.ID, now, notBefore, notOnOrAfter, &r.data)
+	tok, err := s.build(ctx, r.record.Type, r.record.ID, now, notBefore, notOnOrAfter, &r.data)
 	if err != nil {
 		return nil, err
 	}
@@ -217,25 +217,14 @@ func firstOr(s []string) string {
 	return ""
 }
 
-// build writes and signs a token from a record.
-func (s *Service) build(tokenType, id string, now, notBefore, notOnOrAfter time.Time, d *tokenRecord) (*Token, error) {
-	a := &saml.Assertion{
-		ID: id, Issuer: s.cfg.Load().Issuer, IssueInstant: now, NotBefore: notBefore, NotOnOrAfter: notOnOrAfter,
-		Subject: d.Subject, Audiences: d.Audiences, AuthnInstant: d.AuthnAt, AuthnContext: d.AuthnCtx,
-		Attributes: d.Attributes, DefaultNS: d.DefaultNS,
-	}
-	signer := s.signer.Load()
-	var xml []byte
-	var err error
-	if tokenType == TokenSAML11 {
-		xml, err = signer.Build11(a)
-	} else {
-		xml, err = signer.Build20(a)
-	}
+// build re-mints a token from its record with the relying party's current
+// settings (renewal and transformation).
+func (s *Service) build(ctx context.Context, tokenType, id string, now, notBefore, notOnOrAfter time.Time, d *tokenRecord) (*Token, error) {
+	ts, err := s.resolveRP(s.cfg.Load(), firstOr(d.Audiences), d.Passive)
 	if err != nil {
-		return nil, &Error{Code: CodeInternal, Msg: "token signing failed", Err: err}
+		return nil, err
 	}
-	return &Token{ID: id, Type: tokenType, XML: xml, Created: notBefore, Expires: notOnOrAfter, AppliesTo: firstOr(d.Audiences)}, nil
+	return s.mint(ctx, ts, tokenType, id, now, notBefore, notOnOrAfter, d)
 }
 
 // Validate reports whether a token is valid, or transforms a valid token
@@ -268,7 +257,7 @@ func (s *Service) Validate(ctx context.Context, req *ValidateRequest) (*Validati
 	if r.record.ExpiresAt.Before(expires) {
 		expires = r.record.ExpiresAt
 	}
-	tok, err := s.build(req.TokenType, saml.NewID(), now, now, expires, &r.data)
+	tok, err := s.build(ctx, req.TokenType, saml.NewID(), now, now, expires, &r.data)
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,10 @@ type IssueRequest struct {
 	RenewAfterExpiry bool
 	// DefaultNS writes the assertion ADFS-style in the default namespace.
 	DefaultNS bool
+	// Passive: AppliesTo is a WS-Federation realm (the RP's passive settings).
+	Passive bool
+	// Holder-of-key: client Entropy, KeySize, and UseKey for PublicKey.
+	HoK
 }
 
 // Token is an issued token.
@@ -82,6 +86,17 @@ type Token struct {
 	Expires   time.Time
 	AppliesTo string
 	KeyType   KeyType
+	// RelyingParty is the registered RP's name ("" when none matched).
+	RelyingParty string
+	// Encrypted: XML is an EncryptedAssertion / EncryptedData for the RP.
+	Encrypted bool
+	// Holder-of-key (SymmetricKey): the proof key the requestor uses; when
+	// ComputedKey, the requestor computes it from its entropy and
+	// ServerEntropy (P_SHA1) and ProofKey is not sent.
+	ProofKey      []byte
+	ServerEntropy []byte
+	ComputedKey   bool
+	KeySize       int
 }
 
 // Config is the STS policy and token settings. It is swapped atomically when
@@ -101,6 +116,9 @@ type Config struct {
 	// RenewWindow is how long after expiry a token issued with OK="true" may
 	// still be renewed.
 	RenewWindow time.Duration
+	// RefuseUnknownRP refuses an AppliesTo that matches no registered relying
+	// party (else the token is issued with the server's settings, unencrypted).
+	RefuseUnknownRP bool
 }
 
 // Service is the token core.
@@ -109,6 +127,8 @@ type Service struct {
 	signer atomic.Pointer[saml.Signer]
 	certs  atomic.Pointer[[]*x509.Certificate]
 	tokens storage.Tokens
+	rps    RelyingParties
+	trust  TrustStore
 	now    func() time.Time
 }
 
@@ -167,6 +187,10 @@ type tokenRecord struct {
 	AuthnCtx   string           `json:"ac,omitempty"`
 	Attributes []saml.Attribute `json:"attrs,omitempty"`
 	DefaultNS  bool             `json:"dns,omitempty"`
+	Passive    bool             `json:"passive,omitempty"`
+	// KeyInfo is the holder-of-key confirmation (proof key encrypted for the
+	// RP, or the requestor's public key): renewals keep the same proof key.
+	KeyInfo []byte `json:"keyinfo,omitempty"`
 }
 
 // Issue authorises the principal and issues a token.
@@ -175,22 +199,29 @@ func (s *Service) Issue(ctx context.Context, req *IssueRequest) (*Token, error) 
 	if err := s.Authorize(&req.Principal); err != nil {
 		return nil, err
 	}
+	ts, err := s.resolveRP(cfg, req.AppliesTo, req.Passive)
+	if err != nil {
+		return nil, err
+	}
 	tokenType := req.TokenType
 	if tokenType == "" {
-		tokenType = cfg.DefaultTokenType
+		tokenType = ts.tokenType
 	}
 	if tokenType != TokenSAML20 && tokenType != TokenSAML11 {
 		return nil, errorf(CodeInvalidRequest, "unsupported TokenType %q", tokenType)
 	}
-	switch req.KeyType {
-	case KeyBearer:
-	case KeySymmetric, KeyPublic:
-		return nil, errorf(CodeInvalidRequest, "KeyType %s is not supported; use Bearer", req.KeyType)
-	default:
+	if req.KeyType == KeyUnknown {
 		return nil, errorf(CodeInvalidRequest, "unknown KeyType %q", req.KeyTypeURI)
 	}
+	if !ts.allows(req.KeyType) {
+		return nil, errorf(CodeInvalidRequest, "KeyType %s is not allowed for this relying party", req.KeyType)
+	}
+	pf, err := s.holderOfKey(ctx, ts, req)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	notBefore, notOnOrAfter, err := s.lifetime(cfg, now, req.Created, req.Expires)
+	notBefore, notOnOrAfter, err := s.lifetime(cfg, ts.lifetime, now, req.Created, req.Expires)
 	if err != nil {
 		return nil, err
 	}
@@ -198,57 +229,77 @@ func (s *Service) Issue(ctx context.Context, req *IssueRequest) (*Token, error) 
 	if err != nil {
 		return nil, err
 	}
-	a := &saml.Assertion{
-		ID:           saml.NewID(),
-		Issuer:       cfg.Issuer,
-		IssueInstant: now,
-		NotBefore:    notBefore,
-		NotOnOrAfter: notOnOrAfter,
-		Subject:      req.Principal.Name,
-		AuthnInstant: req.Principal.AuthnInstant,
-		AuthnContext: saml.ACPassword,
-		Attributes:   attrs,
-		DefaultNS:    req.DefaultNS,
+	attrs = applyClaimConfig(&req.Principal, ts, attrs)
+	authnAt := req.Principal.AuthnInstant
+	if authnAt.IsZero() {
+		authnAt = now
 	}
+	rec := &tokenRecord{Subject: req.Principal.Name, Domain: req.Principal.Domain, AuthnAt: authnAt,
+		AuthnCtx: saml.ACPassword, Attributes: attrs, DefaultNS: req.DefaultNS || ts.defaultNS, Passive: req.Passive}
 	if req.Principal.OverTLS {
-		a.AuthnContext = saml.ACPasswordProtectedTransport
-	}
-	if a.AuthnInstant.IsZero() {
-		a.AuthnInstant = now
+		rec.AuthnCtx = saml.ACPasswordProtectedTransport
 	}
 	if req.AppliesTo != "" {
-		a.Audiences = []string{req.AppliesTo}
+		rec.Audiences = []string{req.AppliesTo}
 	}
-	signer := s.signer.Load()
-	var xml []byte
-	if tokenType == TokenSAML20 {
-		xml, err = signer.Build20(a)
-	} else {
-		xml, err = signer.Build11(a)
+	if pf != nil {
+		rec.KeyInfo = pf.keyInfo
 	}
+	tok, err := s.mint(ctx, ts, tokenType, saml.NewID(), now, notBefore, notOnOrAfter, rec)
 	if err != nil {
-		return nil, &Error{Code: CodeInternal, Msg: "token signing failed", Err: err}
+		return nil, err
 	}
-	tok := &Token{ID: a.ID, Type: tokenType, XML: xml, Created: notBefore, Expires: notOnOrAfter,
-		AppliesTo: req.AppliesTo, KeyType: req.KeyType}
+	tok.KeyType = req.KeyType
+	if pf != nil {
+		tok.ProofKey, tok.ServerEntropy, tok.ComputedKey, tok.KeySize = pf.key, pf.serverEntropy, pf.computed, pf.keySize
+	}
 	// The record is written before the token is returned: a token a client has
 	// seen is always known to renew, validate and cancel, even after a crash.
-	rec := &tokenRecord{Subject: a.Subject, Domain: req.Principal.Domain, Audiences: a.Audiences,
-		AuthnAt: a.AuthnInstant, AuthnCtx: a.AuthnContext, Attributes: attrs, DefaultNS: req.DefaultNS}
 	if err := s.record(ctx, tok, now, rec, !req.NotRenewable, req.RenewAfterExpiry); err != nil {
 		return nil, err
 	}
 	return tok, nil
 }
 
+// mint writes, signs and (for RPs that ask) encrypts a token from a record.
+func (s *Service) mint(ctx context.Context, ts *tokenSettings, tokenType, id string, now, notBefore, notOnOrAfter time.Time, d *tokenRecord) (*Token, error) {
+	a := &saml.Assertion{
+		ID: id, Issuer: s.cfg.Load().Issuer, IssueInstant: now, NotBefore: notBefore, NotOnOrAfter: notOnOrAfter,
+		Subject: d.Subject, NameIDFormat: ts.nameIDFormat, Audiences: d.Audiences, AuthnInstant: d.AuthnAt,
+		AuthnContext: d.AuthnCtx, Attributes: d.Attributes, DefaultNS: d.DefaultNS, KeyInfo: d.KeyInfo,
+	}
+	signer, err := s.signerFor(ts)
+	if err != nil {
+		return nil, err
+	}
+	var xml []byte
+	if tokenType == TokenSAML11 {
+		xml, err = signer.Build11(a)
+	} else {
+		xml, err = signer.Build20(a)
+	}
+	if err != nil {
+		return nil, &Error{Code: CodeInternal, Msg: "token signing failed", Err: err}
+	}
+	tok := &Token{ID: id, Type: tokenType, XML: xml, Created: notBefore, Expires: notOnOrAfter,
+		AppliesTo: firstOr(d.Audiences), RelyingParty: ts.rpName}
+	if ts.encrypt {
+		if tok.XML, err = s.encrypt(ctx, ts, tokenType, xml); err != nil {
+			return nil, err
+		}
+		tok.Encrypted = true
+	}
+	return tok, nil
+}
+
 // lifetime decides NotBefore/NotOnOrAfter from the requested lifetime.
-func (s *Service) lifetime(cfg *Config, now, created, expires time.Time) (time.Time, time.Time, error) {
+func (s *Service) lifetime(cfg *Config, defaultLifetime time.Duration, now, created, expires time.Time) (time.Time, time.Time, error) {
 	notBefore := now
 	if !created.IsZero() && created.After(now.Add(cfg.ClockSkew)) {
 		return time.Time{}, time.Time{}, errorf(CodeInvalidTimeRange, "requested Lifetime Created %s is in the future", created.UTC().Format(saml.TimeFormat))
 	}
 	if expires.IsZero() {
-		return notBefore, now.Add(cfg.DefaultLifetime), nil
+		return notBefore, now.Add(defaultLifetime), nil
 	}
 	expires = expires.UTC().Truncate(time.Millisecond)
 	if !expires.After(now) {

@@ -245,6 +245,7 @@ func (h *Handler) one(ctx context.Context, p *sts.Principal, rst *RST) (*outcome
 			Principal: *p, TokenType: rst.TokenType, KeyType: rst.KeyType, KeyTypeURI: rst.KeyTypeURI, AppliesTo: rst.AppliesTo,
 			Created: rst.Created, Expires: rst.Expires, ClaimsDialect: rst.ClaimsDialect, Claims: rst.Claims,
 			NotRenewable: rst.NotRenewable, RenewAfterExpiry: rst.RenewAfterExpiry, DefaultNS: h.DefaultNSAssertions,
+			HoK: rst.HoK,
 		})
 		if err != nil {
 			return nil, err

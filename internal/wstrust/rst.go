@@ -5,6 +5,11 @@
 package wstrust
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,6 +96,8 @@ type RST struct {
 	Target sts.Target
 	// Batch is true when the RequestType was one of the Batch* URIs.
 	Batch bool
+	// Holder-of-key request data.
+	HoK sts.HoK
 }
 
 func canonicalTokenType(uri string) string {
@@ -188,6 +195,35 @@ func ParseRST(el *etree.Element) (*RST, error) {
 				return nil, err
 			}
 			r.Target = t
+		case ns == string(v) && c.Tag == "Entropy":
+			if err := once("Entropy"); err != nil {
+				return nil, err
+			}
+			bs := c.SelectElement("BinarySecret")
+			if bs == nil || bs.NamespaceURI() != string(v) {
+				return nil, invalid("Entropy must hold a BinarySecret")
+			}
+			e, err := base64.StdEncoding.DecodeString(strings.TrimSpace(bs.Text()))
+			if err != nil || len(e) == 0 {
+				return nil, invalid("Entropy BinarySecret is not valid base64")
+			}
+			r.HoK.ClientEntropy = e
+		case ns == string(v) && c.Tag == "KeySize":
+			if err := once("KeySize"); err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(c.Text()))
+			if err != nil || n <= 0 {
+				return nil, invalid("KeySize must be a positive integer")
+			}
+			r.HoK.KeySize = n
+		case ns == string(v) && c.Tag == "UseKey":
+			if err := once("UseKey"); err != nil {
+				return nil, err
+			}
+			if err := parseUseKey(c, &r.HoK); err != nil {
+				return nil, err
+			}
 		case ns == string(v) && c.Tag == "Claims":
 			if err := once("Claims"); err != nil {
 				return nil, err
@@ -311,5 +347,65 @@ func (r *RST) parseLifetime(el *etree.Element) error {
 	if !r.Created.IsZero() && !r.Expires.IsZero() && !r.Expires.After(r.Created) {
 		return &sts.Error{Code: sts.CodeInvalidTimeRange, Msg: "Lifetime Expires is not after Created"}
 	}
+	return nil
+}
+
+const (
+	nsDSig = "http://www.w3.org/2000/09/xmldsig#"
+	x509v3 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
+)
+
+// parseUseKey reads the requestor's public key: a wsse:BinarySecurityToken
+// (X509v3), a ds:KeyInfo with X509Data/X509Certificate, or an RSAKeyValue.
+func parseUseKey(el *etree.Element, h *sts.HoK) error {
+	for _, c := range el.ChildElements() {
+		switch {
+		case c.Tag == "BinarySecurityToken" && c.NamespaceURI() == wssec.NSWSSE:
+			if vt := c.SelectAttrValue("ValueType", x509v3); vt != x509v3 {
+				return invalid("UseKey BinarySecurityToken must be X509v3")
+			}
+			return certInto(c.Text(), h)
+		case c.Tag == "KeyInfo" && c.NamespaceURI() == nsDSig:
+			if xc := c.FindElement("./X509Data/X509Certificate"); xc != nil {
+				return certInto(xc.Text(), h)
+			}
+			if kv := c.FindElement("./KeyValue/RSAKeyValue"); kv != nil {
+				return rsaInto(kv, h)
+			}
+			return invalid("UseKey KeyInfo must hold an X509Certificate or an RSAKeyValue")
+		case c.Tag == "KeyValue" && c.NamespaceURI() == nsDSig:
+			if kv := c.SelectElement("RSAKeyValue"); kv != nil {
+				return rsaInto(kv, h)
+			}
+		}
+	}
+	return invalid("UseKey must hold an X.509 certificate or an RSA key value")
+}
+
+func certInto(b64 string, h *sts.HoK) error {
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
+	if err != nil {
+		return invalid("UseKey certificate is not valid base64")
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return invalid("UseKey certificate does not parse")
+	}
+	h.UseKeyCert = cert
+	return nil
+}
+
+func rsaInto(kv *etree.Element, h *sts.HoK) error {
+	m, e := kv.SelectElement("Modulus"), kv.SelectElement("Exponent")
+	if m == nil || e == nil {
+		return invalid("RSAKeyValue needs Modulus and Exponent")
+	}
+	mb, err1 := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(m.Text()), ""))
+	eb, err2 := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(e.Text()), ""))
+	if err1 != nil || err2 != nil || len(mb) < 128 || len(mb) > 1024 || len(eb) == 0 || len(eb) > 4 {
+		return invalid("RSAKeyValue is not a usable RSA public key (at least 1024 bits)")
+	}
+	exp := new(big.Int).SetBytes(eb)
+	h.UseKeyRSA = &rsa.PublicKey{N: new(big.Int).SetBytes(mb), E: int(exp.Int64())}
 	return nil
 }

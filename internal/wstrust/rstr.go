@@ -2,6 +2,8 @@ package wstrust
 
 import (
 	"bytes"
+	"encoding/base64"
+	"strconv"
 
 	"github.com/avouch/avouch/internal/saml"
 	"github.com/avouch/avouch/internal/sts"
@@ -37,6 +39,33 @@ func (r *RST) bearerKeyType() string {
 		return NS13 + "/Bearer"
 	}
 	return KeyTypeNoProofKey
+}
+
+// keyType echoes the KeyType of an issued token in the request's version.
+func (r *RST) keyType(k sts.KeyType) string {
+	if r.KeyTypeURI != "" {
+		return r.KeyTypeURI
+	}
+	if k == sts.KeyBearer {
+		return r.bearerKeyType()
+	}
+	return string(r.Version) + "/" + k.String()
+}
+
+// proof writes the holder-of-key answer: RequestedProofToken (ComputedKey
+// P_SHA1 with our Entropy, or the key as BinarySecret) and KeySize.
+func (w rstrWriter) proof(t *sts.Token) {
+	if t.KeyType != sts.KeySymmetric {
+		return
+	}
+	v := string(w.r.Version)
+	if t.ComputedKey {
+		w.b.WriteString(`<wst:RequestedProofToken><wst:ComputedKey>` + v + `/CK/PSHA1</wst:ComputedKey></wst:RequestedProofToken>`)
+		w.b.WriteString(`<wst:Entropy><wst:BinarySecret Type="` + v + `/Nonce">` + base64.StdEncoding.EncodeToString(t.ServerEntropy) + `</wst:BinarySecret></wst:Entropy>`)
+	} else {
+		w.b.WriteString(`<wst:RequestedProofToken><wst:BinarySecret Type="` + v + `/SymmetricKey">` + base64.StdEncoding.EncodeToString(t.ProofKey) + `</wst:BinarySecret></wst:RequestedProofToken>`)
+	}
+	w.b.WriteString(`<wst:KeySize>` + strconv.Itoa(t.KeySize) + `</wst:KeySize>`)
 }
 
 // rstrWriter writes RSTR children with the wst prefix declared by the
@@ -121,7 +150,8 @@ func (o *outcome) write(b *bytes.Buffer) {
 	case o.token != nil:
 		w.token(o.token, o.rst.TokenTypeURI)
 		if o.rst.RequestType == Issue {
-			w.elem("KeyType", o.rst.bearerKeyType())
+			w.proof(o.token)
+			w.elem("KeyType", o.rst.keyType(o.token.KeyType))
 		}
 	}
 	w.close()

@@ -16,6 +16,16 @@
 //   - Concurrent RecordLoginFailure calls for one user return distinct counts.
 //   - ListAudit(limit <= 0) returns no events.
 //   - Empty results are empty, non-nil slices and maps.
+//   - Service-provider Data, certificate PEM and session Data round-trip byte
+//     for byte (no JSON normalisation).
+//   - PutServiceProvider ignores the caller's Version and UpdatedAt: Version
+//     is 1 on the first put of a name and +1 on every later put, also after
+//     a delete (a cached version must never come back with other data);
+//     UpdatedAt is now.
+//   - PutCertificate and CreateSession set a zero CreatedAt to now;
+//     CreateSession sets a zero LastSeen to CreatedAt. UpdateSession keeps
+//     CreatedAt, refuses an ID change and leaves LastSeen to fn.
+//   - Names, aliases and IDs are case-sensitive; lists are in byte order.
 package conformance
 
 import (
@@ -46,6 +56,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"Settings", settingsTests},
 		{"Tokens", tokensTests},
 		{"Audit", auditTests},
+		{"ServiceProviders", serviceProvidersTests},
+		{"Certificates", certificatesTests},
+		{"Sessions", sessionsTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -83,6 +83,36 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_time_id ON audit (time, id);
 `},
+	{2, "service providers, trust store, browser sessions", `
+-- A deleted service provider keeps its row (deleted, data emptied) so that
+-- putting it again continues its Version: a cache holding version N of the
+-- old registration must never mistake a new registration for it. data is
+-- bytea, not jsonb: kept byte for byte, and jsonb rejects \u0000.
+CREATE TABLE service_providers (
+	name       text PRIMARY KEY,
+	data       bytea NOT NULL,
+	version    bigint NOT NULL,
+	deleted    boolean NOT NULL,
+	updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE certificates (
+	alias      text PRIMARY KEY,
+	pem        bytea NOT NULL,
+	created_at timestamptz NOT NULL
+);
+
+CREATE TABLE sessions (
+	id          text PRIMARY KEY,
+	user_name   text NOT NULL,
+	data        bytea NOT NULL,
+	created_at  timestamptz NOT NULL,
+	last_seen   timestamptz NOT NULL,
+	expires_at  timestamptz NOT NULL,
+	remember_me boolean NOT NULL
+);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+`},
 }
 
 // migrationLock is the advisory lock key ("avouch" in ASCII, then 1) that
@@ -95,8 +125,11 @@ const migrationLock int64 = 0x61766f7563680001
 // nodes starting together therefore queue: the second finds each step
 // recorded and skips it. Even CREATE TABLE IF NOT EXISTS is not safe without
 // the lock (concurrent creators can fail on the catalog's unique index).
-func (s *Store) migrate(ctx context.Context) error {
-	for _, m := range migrations {
+//
+// steps is migrations except in tests, which pass a prefix of it to create a
+// database as an older avouch left it.
+func (s *Store) migrate(ctx context.Context, steps []migration) error {
+	for _, m := range steps {
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 				return err
@@ -112,7 +145,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
 				return err
 			}
-			if known := migrations[len(migrations)-1].version; newest > known {
+			if known := steps[len(steps)-1].version; newest > known {
 				// A newer avouch migrated this database; writing to it with
 				// an older schema in mind could corrupt data.
 				return fmt.Errorf("database schema version %d is newer than this avouch supports (%d); upgrade avouch", newest, known)

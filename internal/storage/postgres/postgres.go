@@ -35,6 +35,11 @@ var _ storage.Storage = (*Store)(nil)
 // string, as pgx accepts) and brings its schema up to date. Nodes may Open
 // the same database at the same time; migrations run once.
 func Open(ctx context.Context, url string) (*Store, error) {
+	return open(ctx, url, migrations)
+}
+
+// open is Open with the schema brought up to the last of steps only.
+func open(ctx context.Context, url string, steps []migration) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx quotes the URL in its message and redacts the password only on
@@ -51,7 +56,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	s := &Store{pool: pool, now: time.Now}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, steps); err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -85,14 +85,46 @@ CREATE TABLE audit (
 ) STRICT;
 CREATE INDEX audit_time_id ON audit (time, id);
 `},
+	{2, "service providers, trust store, browser sessions", `
+-- A deleted service provider keeps its row (deleted = 1, data emptied) so
+-- that putting it again continues its Version: a cache holding version N of
+-- the old registration must never mistake a new registration for it.
+CREATE TABLE service_providers (
+	name       TEXT PRIMARY KEY,
+	data       BLOB NOT NULL,    -- JSON, kept byte for byte
+	version    INTEGER NOT NULL,
+	deleted    INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE certificates (
+	alias      TEXT PRIMARY KEY,
+	pem        BLOB NOT NULL,
+	created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE sessions (
+	id          TEXT PRIMARY KEY,
+	user_name   TEXT NOT NULL,
+	data        BLOB NOT NULL,
+	created_at  INTEGER NOT NULL,
+	last_seen   INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	remember_me INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+`},
 }
 
 // migrate applies every migration not yet recorded in schema_migrations,
 // each in its own IMMEDIATE transaction. The write lock taken by BEGIN
 // IMMEDIATE serialises processes that open a new file at the same moment:
 // the second one waits, then finds the step recorded and skips it.
-func (s *Store) migrate(ctx context.Context) error {
-	for _, m := range migrations {
+//
+// steps is migrations except in tests, which pass a prefix of it to create a
+// database as an older avouch left it.
+func (s *Store) migrate(ctx context.Context, steps []migration) error {
+	for _, m := range steps {
 		err := s.write(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 				version    INTEGER PRIMARY KEY,
@@ -105,7 +137,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
 				return err
 			}
-			if known := migrations[len(migrations)-1].version; newest > known {
+			if known := steps[len(steps)-1].version; newest > known {
 				// A newer avouch migrated this file; writing to it with
 				// an older schema in mind could corrupt data.
 				return fmt.Errorf("database schema version %d is newer than this avouch supports (%d); upgrade avouch", newest, known)

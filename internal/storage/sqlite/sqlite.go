@@ -60,6 +60,11 @@ var _ storage.Storage = (*Store)(nil)
 // Open opens (creating if needed) the database file at path and brings its
 // schema up to date. Several processes may open the same file at once.
 func Open(path string) (*Store, error) {
+	return open(path, migrations)
+}
+
+// open is Open with the schema brought up to the last of steps only.
+func open(path string, steps []migration) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -89,7 +94,7 @@ func Open(path string) (*Store, error) {
 	s := &Store{w: w, now: time.Now}
 	// Migrate before opening the readers: the first writer connection has
 	// switched the file to WAL by then, which readers rely on.
-	if err := s.migrate(context.Background()); err != nil {
+	if err := s.migrate(context.Background(), steps); err != nil {
 		w.Close()
 		return nil, err
 	}
