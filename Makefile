@@ -42,7 +42,7 @@ bench:
 
 # Long fuzz runs (make check runs none; see docs/SECURITY.md when it exists).
 fuzz:
-	@for pkg_target in ./internal/safexml:FuzzParse ./internal/xmlsec:FuzzCanonicalize ./internal/xmlsec:FuzzVerify; do \
+	@for pkg_target in ./internal/safexml:FuzzParse ./internal/xmlsec:FuzzCanonicalize ./internal/xmlsec:FuzzVerify ./internal/xmlenc:FuzzDecrypt ./internal/keys/keystore:FuzzLoad; do \
 		pkg=$${pkg_target%%:*}; target=$${pkg_target##*:}; \
 		echo "== $$target ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
