@@ -56,6 +56,8 @@ type Config struct {
 	AllowedRoles       []string `yaml:"allowed_roles" help:"roles allowed to request tokens (comma-separated; * = any user)"`
 	AllowedDomains     []string `yaml:"allowed_domains" help:"user-store domains whose users may request tokens (ALL-USER-STORE-DOMAINS or a list)"`
 	RefuseUnknownRPs   bool     `yaml:"refuse_unknown_relying_parties" help:"refuse an AppliesTo that matches no registered relying party (default: issue unencrypted with server settings)"`
+	SessionIdleTimeout Duration `yaml:"session_idle_timeout" help:"browser sign-in session idle timeout (resident IdP)"`
+	RememberMePeriod   Duration `yaml:"remember_me_period" help:"how long a remember-me browser session lasts (resident IdP)"`
 	RenewWindow        Duration `yaml:"renew_window" help:"how long after expiry a token issued renewable-after-expiry (Renewing OK=true) may be renewed"`
 	// ADFSDefaultNamespace: the ADFS-compatible endpoints (/adfs/services/trust/…)
 	// write assertions in the default namespace, as ADFS does.
@@ -78,7 +80,7 @@ type Config struct {
 // through `avouch config set` or the admin API) and change while nodes run.
 // Precedence: flags > environment > database > YAML file > defaults.
 var Runtime = []string{"issuer", "token_lifetime", "max_token_lifetime", "default_token_type",
-	"signature_algorithm", "digest_algorithm", "allowed_roles", "allowed_domains", "renew_window", "refuse_unknown_relying_parties"}
+	"signature_algorithm", "digest_algorithm", "allowed_roles", "allowed_domains", "renew_window", "refuse_unknown_relying_parties", "session_idle_timeout", "remember_me_period"}
 
 // IsRuntime reports whether key may be stored in the database.
 func IsRuntime(key string) bool {
@@ -157,6 +159,8 @@ func Defaults() Config {
 		DigestAlgorithm:    "sha256",
 		AllowedRoles:       []string{"admin"},
 		RenewWindow:        Duration(30 * time.Minute),
+		SessionIdleTimeout: Duration(15 * time.Minute),
+		RememberMePeriod:   Duration(14 * 24 * time.Hour),
 		AllowedDomains:     []string{"ALL-USER-STORE-DOMAINS"},
 		MaxBodyBytes:       1 << 20,
 		MaxXMLDepth:        64,

@@ -136,6 +136,9 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if err := s.mountMetadata(mux, endpoint); err != nil {
 		return err
 	}
+	if err := s.mountPassive(mux); err != nil {
+		return err
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
