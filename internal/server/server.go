@@ -126,6 +126,9 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	for _, p := range stsPaths {
 		mux.Handle(p, trust)
 	}
+	if err := s.mountConsole(mux, trust); err != nil {
+		return err
+	}
 	// endpoint returns a WS-Trust endpoint with its own fixed policy (the
 	// ADFS paths); it shares the core and the security processor.
 	endpoint := func(versions []wstrust.Version, defaultNS bool) *wstrust.Handler {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/beevik/etree"
 
@@ -31,6 +32,27 @@ type Handler struct {
 	// DefaultNSAssertions writes assertions ADFS-style in the default
 	// namespace (<Assertion xmlns="…">) for clients that cut tokens out by text.
 	DefaultNSAssertions bool
+	// Tracer, when set and enabled, receives each exchange (the SOAP tracer).
+	Tracer Tracer
+}
+
+// Exchange is one request and its answer, for the SOAP tracer. Bodies are
+// raw; the tracer masks secrets before keeping them.
+type Exchange struct {
+	Time     time.Time
+	Endpoint string
+	Caller   string // authenticated user, "" when authentication failed
+	Request  []byte
+	Response []byte
+	Status   int
+	Fault    string // fault QName, "" on success
+}
+
+// Tracer records exchanges. Enabled is checked first so that a disabled
+// tracer costs nothing on the hot path.
+type Tracer interface {
+	Enabled() bool
+	Record(Exchange)
 }
 
 // accepts reports whether the endpoint takes WS-Trust version v.
@@ -84,9 +106,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeFault(w, r, guess, addressing{}, err, "")
 		return
 	}
+	tracing := h.Tracer != nil && h.Tracer.Enabled()
+	if tracing {
+		w = &traceWriter{ResponseWriter: w}
+	}
 	res, wsa, v, err := h.handle(r.Context(), r, env)
 	if err != nil {
-		h.writeFault(w, r, env.Version, wsa, err, v)
+		f := h.writeFault(w, r, env.Version, wsa, err, v)
+		if tracing {
+			h.trace(r, body, w.(*traceWriter), "", f.Subcode.String())
+		}
 		return
 	}
 	out := &soap.Response{Version: env.Version, Body: res.body}
@@ -94,12 +123,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", env.Version.ContentType())
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out.Render())
+	if tracing {
+		h.trace(r, body, w.(*traceWriter), res.caller, "")
+	}
+}
+
+// traceWriter keeps a copy of the response for the tracer.
+type traceWriter struct {
+	http.ResponseWriter
+	status int
+	buf    []byte
+}
+
+func (t *traceWriter) WriteHeader(code int) { t.status = code; t.ResponseWriter.WriteHeader(code) }
+func (t *traceWriter) Write(b []byte) (int, error) {
+	t.buf = append(t.buf, b...)
+	return t.ResponseWriter.Write(b)
+}
+
+func (h *Handler) trace(r *http.Request, req []byte, tw *traceWriter, caller, fault string) {
+	h.Tracer.Record(Exchange{Time: h.Core.Now(), Endpoint: r.URL.Path, Caller: caller, Request: req,
+		Response: tw.buf, Status: tw.status, Fault: fault})
 }
 
 // result is a successful response: its body and wsa:Action.
 type result struct {
 	body   []byte
 	action string
+	caller string
 }
 
 func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
@@ -188,7 +239,7 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, env *soap.Envelop
 		outs = append(outs, o)
 	}
 	collection := batch || (v == V13 && rt == Issue)
-	return &result{body: render(v, outs, collection), action: v.responseAction(rt, batch)}, wsa, v, nil
+	return &result{body: render(v, outs, collection), action: v.responseAction(rt, batch), caller: user.Domain + "/" + user.Name}, wsa, v, nil
 }
 
 // parseBody reads an RST, or an RSTC whose RSTs share one RequestType.
@@ -302,7 +353,7 @@ func responseHeaders(wsa addressing, action string) [][]byte {
 	return hs
 }
 
-func (h *Handler) writeFault(w http.ResponseWriter, r *http.Request, sv soap.Version, wsa addressing, err error, v Version) {
+func (h *Handler) writeFault(w http.ResponseWriter, r *http.Request, sv soap.Version, wsa addressing, err error, v Version) *soap.Fault {
 	f := faultFor(err, v)
 	if f.Version == 0 {
 		f.Version = sv
@@ -326,4 +377,5 @@ func (h *Handler) writeFault(w http.ResponseWriter, r *http.Request, sv soap.Ver
 	w.Header().Set("Content-Type", f.Version.ContentType())
 	w.WriteHeader(f.Status())
 	_, _ = w.Write(out.Render())
+	return f
 }
