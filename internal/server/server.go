@@ -219,6 +219,7 @@ func (s *Server) Serve(ctx context.Context, ready func(baseURL string)) error {
 			MinVersion:   tls.VersionTLS12,
 			Certificates: []tls.Certificate{{Certificate: [][]byte{kp.Cert.Raw}, PrivateKey: kp.Signer, Leaf: kp.Cert}},
 		}
+		s.configureClientAuth(hs.TLSConfig)
 		ln = tls.NewListener(ln, hs.TLSConfig)
 		scheme = "https"
 	}
