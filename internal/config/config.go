@@ -69,6 +69,9 @@ type Config struct {
 	LockoutWindow      Duration `yaml:"lockout_window" help:"window for counting failed logins"`
 	CredentialCacheTTL Duration `yaml:"credential_cache_ttl" help:"how long a verified password is cached (0 = off)"`
 	ShutdownTimeout    Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for requests in flight"`
+	RateLimitPerIP     int      `yaml:"rate_limit_per_ip" help:"requests per second one client address may make to protocol endpoints (0 = off)"`
+	RateLimitPerUser   int      `yaml:"rate_limit_per_user" help:"token requests per second one user may make (0 = off)"`
+	RateLimitBurst     int      `yaml:"rate_limit_burst" help:"burst above the per-second rates"`
 	LogFormat          string   `yaml:"log_format" help:"text or json (default: text on a terminal, json otherwise)"`
 
 	// Fixed names the settings given by flag or environment: they win over
@@ -168,6 +171,9 @@ func Defaults() Config {
 		LockoutWindow:      Duration(15 * time.Minute),
 		CredentialCacheTTL: Duration(60 * time.Second),
 		ShutdownTimeout:    Duration(15 * time.Second),
+		RateLimitPerIP:     0,
+		RateLimitPerUser:   0,
+		RateLimitBurst:     50,
 
 		// The ADFS endpoints answer as ADFS does.
 		ADFSDefaultNamespace: true,
