@@ -207,6 +207,9 @@ func (s *Service) Renew(ctx context.Context, req *RenewRequest) (*Token, error) 
 		return nil, &Error{Code: CodeUnavailable, Msg: "the token store is unavailable", Err: err}
 	}
 	tok.AppliesTo = firstOr(r.data.Audiences)
+	if s.OnIssue != nil {
+		s.OnIssue("renew", &req.Principal, tok)
+	}
 	return tok, nil
 }
 

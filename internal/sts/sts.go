@@ -129,7 +129,10 @@ type Service struct {
 	tokens storage.Tokens
 	rps    RelyingParties
 	trust  TrustStore
-	now    func() time.Time
+	// OnIssue, when set, is told of every token issued, renewed or
+	// transformed (metrics, audit). It must not block.
+	OnIssue func(op string, p *Principal, t *Token)
+	now     func() time.Time
 }
 
 // New returns a core with its configuration, signer and token store.
@@ -257,6 +260,9 @@ func (s *Service) Issue(ctx context.Context, req *IssueRequest) (*Token, error) 
 	// seen is always known to renew, validate and cancel, even after a crash.
 	if err := s.record(ctx, tok, now, rec, !req.NotRenewable, req.RenewAfterExpiry); err != nil {
 		return nil, err
+	}
+	if s.OnIssue != nil {
+		s.OnIssue("issue", &req.Principal, tok)
 	}
 	return tok, nil
 }

@@ -34,6 +34,8 @@ type Handler struct {
 	DefaultNSAssertions bool
 	// Tracer, when set and enabled, receives each exchange (the SOAP tracer).
 	Tracer Tracer
+	// OnFault, when set, is told the fault code of every fault (metrics).
+	OnFault func(code string)
 }
 
 // Exchange is one request and its answer, for the SOAP tracer. Bodies are
@@ -367,6 +369,13 @@ func (h *Handler) writeFault(w http.ResponseWriter, r *http.Request, sv soap.Ver
 		attrs = append(attrs, slog.String("cause", cause.Error()))
 	}
 	h.Log.LogAttrs(r.Context(), level, "request refused", attrs...)
+	if h.OnFault != nil {
+		code := f.Subcode.String()
+		if code == "" {
+			code = [...]string{"Sender", "Receiver", "MustUnderstand", "VersionMismatch"}[f.Code]
+		}
+		h.OnFault(code)
+	}
 
 	faultAction := "http://www.w3.org/2005/08/addressing/soap/fault"
 	if wsa.ns == NSWSA2004 {
