@@ -40,7 +40,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // withRequestLog gives every request an ID (echoed as X-Request-Id) and logs
 // method, path, status and duration — never bodies or credentials.
-func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
+func withRequestLog(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
@@ -50,6 +50,7 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
 		next.ServeHTTP(sw, r.WithContext(ctx))
+		m.observe(r.URL.Path, sw.status, time.Since(start))
 		log.LogAttrs(ctx, slog.LevelDebug, "http", slog.String("request_id", id), slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
 	})

@@ -48,6 +48,9 @@ type Server struct {
 	Handler http.Handler
 	Now     func() time.Time
 
+	metrics *metrics
+	audit   *auditor
+
 	lastSettings   [32]byte
 	lastSigningKey string
 	lastUserStores [32]byte
@@ -109,8 +112,24 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if all, err := s.Store.ListSettings(ctx); err == nil {
 		s.lastUserStores = fingerprint(userStoreSettings(all))
 	}
+	s.metrics = newMetrics()
+	s.audit = newAuditor(s.Store)
+	s.Core.OnIssue = func(op string, p *sts.Principal, t *sts.Token) {
+		s.metrics.token(op, t.Type)
+		s.audit.token(op, p, t, s.now())
+	}
+	if userLimit := newLimiter(cfg.RateLimitPerUser, cfg.RateLimitBurst); userLimit != nil {
+		s.Core.Limit = func(user string) bool {
+			ok := userLimit.allow(user, s.now())
+			if !ok {
+				s.metrics.limited.Add(1)
+			}
+			return ok
+		}
+	}
 	trust := &wstrust.Handler{
-		Core: s.Core,
+		OnFault: func(code string) { s.metrics.fault(code) },
+		Core:    s.Core,
 		Security: &wssec.Processor{Auth: s.Auth, Replay: s.Store, Skew: time.Duration(cfg.ClockSkew),
 			MaxAge: time.Duration(cfg.MessageMaxAge), RequireTimestamp: cfg.RequireTimestamp, Now: s.now},
 		Limits: safexml.Limits{MaxBytes: cfg.MaxBodyBytes, MaxDepth: cfg.MaxXMLDepth},
@@ -146,7 +165,10 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	s.Handler = withRequestLog(s.Log, recoverPanics(s.Log, securityHeaders(mux)))
+	mux.HandleFunc("/readyz", s.ready)
+	mux.Handle("/metrics", s.metrics.handler())
+	ipLimit := newLimiter(cfg.RateLimitPerIP, cfg.RateLimitBurst)
+	s.Handler = withRequestLog(s.Log, s.metrics, recoverPanics(s.Log, securityHeaders(rateLimitByIP(ipLimit, s.metrics, s.now, mux))))
 	return nil
 }
 
@@ -224,6 +246,7 @@ func (s *Server) Serve(ctx context.Context, ready func(baseURL string)) error {
 		scheme = "https"
 	}
 	go s.housekeeping(ctx)
+	go s.audit.run(ctx, s.Log.Warn)
 	go s.watchRuntime(ctx, time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -281,3 +304,17 @@ func (s *Server) Close() error { return s.Store.Close() }
 
 // SigningKey returns the signing key in use now.
 func (s *Server) SigningKey() *keys.KeyPair { return s.signing.Load() }
+
+// ready answers 200 when the database answers within 2 seconds, else 503:
+// a load balancer takes a node whose database is unreachable out of rotation.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if _, err := s.Store.GetSetting(ctx, bootstrapSetting); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "database unavailable\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}

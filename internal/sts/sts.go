@@ -132,7 +132,10 @@ type Service struct {
 	// OnIssue, when set, is told of every token issued, renewed or
 	// transformed (metrics, audit). It must not block.
 	OnIssue func(op string, p *Principal, t *Token)
-	now     func() time.Time
+	// Limit, when set, is asked before every request of a user; false
+	// refuses it (per-user rate limit).
+	Limit func(user string) bool
+	now   func() time.Time
 }
 
 // New returns a core with its configuration, signer and token store.
@@ -164,6 +167,9 @@ func (s *Service) Now() time.Time { return s.now() }
 // Authorize checks the principal against the STS policy's allowed roles.
 func (s *Service) Authorize(p *Principal) error {
 	cfg := s.cfg.Load()
+	if s.Limit != nil && !s.Limit(p.Domain+"/"+p.Name) {
+		return errorf(CodeRequestFailed, "too many requests for this user; try again shortly")
+	}
 	if !domainAllowed(cfg.AllowedDomains, p.Domain) {
 		return errorf(CodeRequestFailed, "users of this user store domain are not authorized to request security tokens")
 	}

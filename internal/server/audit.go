@@ -1,0 +1,58 @@
+package server
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/avouch/avouch/internal/storage"
+	"github.com/avouch/avouch/internal/sts"
+)
+
+// auditor writes token-issuance events to the audit log off the request
+// path: a token's own record (written before it is returned) is the durable
+// proof of issuance; the audit event adds who/which RP/when for operators
+// and may be lost in a crash, which is why it need not cost the request a
+// second synchronous write.
+type auditor struct {
+	store   storage.Audit
+	ch      chan storage.AuditEvent
+	dropped atomic.Int64
+}
+
+func newAuditor(st storage.Audit) *auditor {
+	return &auditor{store: st, ch: make(chan storage.AuditEvent, 4096)}
+}
+
+func (a *auditor) token(op string, p *sts.Principal, t *sts.Token, now time.Time) {
+	e := storage.AuditEvent{Time: now.UTC(), Actor: p.Domain + "/" + p.Name, Action: "token." + op, Target: t.ID,
+		Detail: "type=" + t.Type + " rp=" + t.AppliesTo}
+	select {
+	case a.ch <- e:
+	default:
+		// Full: drop rather than slow token issuance down (the token record
+		// still proves the issuance); counted so operators see it.
+		a.dropped.Add(1)
+	}
+}
+
+func (a *auditor) run(ctx context.Context, log func(msg string, args ...any)) {
+	for {
+		select {
+		case <-ctx.Done():
+			// Drain what is queued.
+			for {
+				select {
+				case e := <-a.ch:
+					_ = a.store.AppendAudit(context.Background(), e)
+				default:
+					return
+				}
+			}
+		case e := <-a.ch:
+			if err := a.store.AppendAudit(ctx, e); err != nil {
+				log("audit write failed", "err", err)
+			}
+		}
+	}
+}
