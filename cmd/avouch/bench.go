@@ -30,6 +30,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "requests in flight")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to run (unless --requests)")
 	fs.IntVar(&o.Requests, "requests", 0, "stop after this many requests")
+	fs.Float64Var(&o.Rate, "rate", 0, "offered load in requests per second (open loop; 0 = as fast as possible)")
 	fs.BoolVar(&o.Digest, "digest", false, "PasswordDigest (needs a digest-enabled user; each request a fresh nonce)")
 	insecure := fs.Bool("insecure", false, "do not verify the server's TLS certificate")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")

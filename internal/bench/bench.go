@@ -51,8 +51,11 @@ type Options struct {
 	Concurrency int
 	Duration    time.Duration // used when Requests == 0
 	Requests    int
-	Digest      bool
-	HTTPClient  *http.Client
+	// Rate, when > 0, paces requests at this many per second in total (an
+	// open loop: latency is measured at a fixed offered load).
+	Rate       float64
+	Digest     bool
+	HTTPClient *http.Client
 	// Progress, when set, is called about every 200 ms with requests done.
 	Progress func(done, errors int64, elapsed time.Duration)
 }
@@ -60,6 +63,7 @@ type Options struct {
 // Result is a run's summary.
 type Result struct {
 	Scenario       string         `json:"scenario"`
+	Rate           float64        `json:"offered_rate_per_s,omitempty"`
 	Concurrency    int            `json:"concurrency"`
 	Requests       int64          `json:"requests"`
 	Errors         int64          `json:"errors"`
@@ -121,7 +125,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("unknown scenario %q (one of %s)", o.Scenario, strings.Join(Scenarios, ", "))
 	}
 
-	res := &Result{Scenario: o.Scenario, Concurrency: o.Concurrency, ErrorKinds: map[string]int{}}
+	res := &Result{Scenario: o.Scenario, Concurrency: o.Concurrency, Rate: o.Rate, ErrorKinds: map[string]int{}}
 	lat := make([][]time.Duration, o.Concurrency)
 	var done, errs atomic.Int64
 	var kindsMu sync.Mutex
@@ -148,6 +152,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}()
 	}
+	var pace <-chan time.Time
+	if o.Rate > 0 {
+		tk := time.NewTicker(time.Duration(float64(time.Second) / o.Rate))
+		defer tk.Stop()
+		pace = tk.C
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < o.Concurrency; w++ {
 		wg.Add(1)
@@ -156,6 +166,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			for runCtx.Err() == nil {
 				if o.Requests > 0 && issued.Add(1) > int64(o.Requests) {
 					return
+				}
+				if pace != nil {
+					select {
+					case <-pace:
+					case <-runCtx.Done():
+						return
+					}
 				}
 				t0 := time.Now()
 				err := step(runCtx)

@@ -44,21 +44,22 @@ type Config struct {
 	PublicURL string `yaml:"public_url" help:"public base URL used in metadata (default: derived from the request)"`
 	Database  string `yaml:"database" help:"database URL: empty for SQLite in the data dir, or postgres://…"`
 
-	Issuer             string   `yaml:"issuer" help:"issuer name / home realm identifier written into tokens"`
-	TokenLifetime      Duration `yaml:"token_lifetime" help:"default token lifetime"`
-	MaxTokenLifetime   Duration `yaml:"max_token_lifetime" help:"longest lifetime a client may request"`
-	ClockSkew          Duration `yaml:"clock_skew" help:"tolerated clock difference for Timestamps"`
-	MessageMaxAge      Duration `yaml:"message_max_age" help:"freshness window of a Created without Expires"`
-	RequireTimestamp   bool     `yaml:"require_timestamp" help:"refuse requests without a wsu:Timestamp"`
-	DefaultTokenType   string   `yaml:"default_token_type" help:"saml2.0 or saml1.1 (or a token type URI)"`
-	SignatureAlgorithm string   `yaml:"signature_algorithm" help:"rsa-sha256, rsa-sha512 or rsa-sha1"`
-	DigestAlgorithm    string   `yaml:"digest_algorithm" help:"sha256, sha512 or sha1"`
-	AllowedRoles       []string `yaml:"allowed_roles" help:"roles allowed to request tokens (comma-separated; * = any user)"`
-	AllowedDomains     []string `yaml:"allowed_domains" help:"user-store domains whose users may request tokens (ALL-USER-STORE-DOMAINS or a list)"`
-	RefuseUnknownRPs   bool     `yaml:"refuse_unknown_relying_parties" help:"refuse an AppliesTo that matches no registered relying party (default: issue unencrypted with server settings)"`
-	SessionIdleTimeout Duration `yaml:"session_idle_timeout" help:"browser sign-in session idle timeout (resident IdP)"`
-	RememberMePeriod   Duration `yaml:"remember_me_period" help:"how long a remember-me browser session lasts (resident IdP)"`
-	RenewWindow        Duration `yaml:"renew_window" help:"how long after expiry a token issued renewable-after-expiry (Renewing OK=true) may be renewed"`
+	Issuer              string   `yaml:"issuer" help:"issuer name / home realm identifier written into tokens"`
+	TokenLifetime       Duration `yaml:"token_lifetime" help:"default token lifetime"`
+	MaxTokenLifetime    Duration `yaml:"max_token_lifetime" help:"longest lifetime a client may request"`
+	ClockSkew           Duration `yaml:"clock_skew" help:"tolerated clock difference for Timestamps"`
+	MessageMaxAge       Duration `yaml:"message_max_age" help:"freshness window of a Created without Expires"`
+	RequireTimestamp    bool     `yaml:"require_timestamp" help:"refuse requests without a wsu:Timestamp"`
+	DefaultTokenType    string   `yaml:"default_token_type" help:"saml2.0 or saml1.1 (or a token type URI)"`
+	SignatureAlgorithm  string   `yaml:"signature_algorithm" help:"rsa-sha256, rsa-sha512 or rsa-sha1 for RSA keys (an ECDSA key always signs ecdsa-sha256)"`
+	SigningKeyAlgorithm string   `yaml:"signing_key_algorithm" help:"algorithm of a generated signing key: rsa-2048 or ecdsa-p256"`
+	DigestAlgorithm     string   `yaml:"digest_algorithm" help:"sha256, sha512 or sha1"`
+	AllowedRoles        []string `yaml:"allowed_roles" help:"roles allowed to request tokens (comma-separated; * = any user)"`
+	AllowedDomains      []string `yaml:"allowed_domains" help:"user-store domains whose users may request tokens (ALL-USER-STORE-DOMAINS or a list)"`
+	RefuseUnknownRPs    bool     `yaml:"refuse_unknown_relying_parties" help:"refuse an AppliesTo that matches no registered relying party (default: issue unencrypted with server settings)"`
+	SessionIdleTimeout  Duration `yaml:"session_idle_timeout" help:"browser sign-in session idle timeout (resident IdP)"`
+	RememberMePeriod    Duration `yaml:"remember_me_period" help:"how long a remember-me browser session lasts (resident IdP)"`
+	RenewWindow         Duration `yaml:"renew_window" help:"how long after expiry a token issued renewable-after-expiry (Renewing OK=true) may be renewed"`
 	// ADFSDefaultNamespace: the ADFS-compatible endpoints (/adfs/services/trust/…)
 	// write assertions in the default namespace, as ADFS does.
 	ADFSDefaultNamespace bool `yaml:"adfs_default_namespace" help:"ADFS endpoints write assertions ADFS-style in the default namespace (<Assertion xmlns=…>)"`
@@ -150,30 +151,31 @@ func (c *Config) WithStored(stored map[string]string) (*Config, error) {
 // Defaults returns the zero-configuration settings.
 func Defaults() Config {
 	return Config{
-		DataDir:            "./avouch-data",
-		Listen:             ":9443",
-		Issuer:             "avouch",
-		TokenLifetime:      Duration(5 * time.Minute),
-		MaxTokenLifetime:   Duration(8 * time.Hour),
-		ClockSkew:          Duration(5 * time.Minute),
-		MessageMaxAge:      Duration(5 * time.Minute),
-		DefaultTokenType:   "saml2.0",
-		SignatureAlgorithm: "rsa-sha256",
-		DigestAlgorithm:    "sha256",
-		AllowedRoles:       []string{"admin"},
-		RenewWindow:        Duration(30 * time.Minute),
-		SessionIdleTimeout: Duration(15 * time.Minute),
-		RememberMePeriod:   Duration(14 * 24 * time.Hour),
-		AllowedDomains:     []string{"ALL-USER-STORE-DOMAINS"},
-		MaxBodyBytes:       1 << 20,
-		MaxXMLDepth:        64,
-		LockoutThreshold:   5,
-		LockoutWindow:      Duration(15 * time.Minute),
-		CredentialCacheTTL: Duration(60 * time.Second),
-		ShutdownTimeout:    Duration(15 * time.Second),
-		RateLimitPerIP:     0,
-		RateLimitPerUser:   0,
-		RateLimitBurst:     50,
+		DataDir:             "./avouch-data",
+		Listen:              ":9443",
+		Issuer:              "avouch",
+		TokenLifetime:       Duration(5 * time.Minute),
+		MaxTokenLifetime:    Duration(8 * time.Hour),
+		ClockSkew:           Duration(5 * time.Minute),
+		MessageMaxAge:       Duration(5 * time.Minute),
+		DefaultTokenType:    "saml2.0",
+		SignatureAlgorithm:  "rsa-sha256",
+		SigningKeyAlgorithm: "rsa-2048",
+		DigestAlgorithm:     "sha256",
+		AllowedRoles:        []string{"admin"},
+		RenewWindow:         Duration(30 * time.Minute),
+		SessionIdleTimeout:  Duration(15 * time.Minute),
+		RememberMePeriod:    Duration(14 * 24 * time.Hour),
+		AllowedDomains:      []string{"ALL-USER-STORE-DOMAINS"},
+		MaxBodyBytes:        1 << 20,
+		MaxXMLDepth:         64,
+		LockoutThreshold:    5,
+		LockoutWindow:       Duration(15 * time.Minute),
+		CredentialCacheTTL:  Duration(60 * time.Second),
+		ShutdownTimeout:     Duration(15 * time.Second),
+		RateLimitPerIP:      0,
+		RateLimitPerUser:    0,
+		RateLimitBurst:      50,
 
 		// The ADFS endpoints answer as ADFS does.
 		ADFSDefaultNamespace: true,
@@ -194,6 +196,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := TokenTypeURI(c.DefaultTokenType); err != nil {
 		errs = append(errs, err)
+	}
+	if c.SigningKeyAlgorithm != "rsa-2048" && c.SigningKeyAlgorithm != "ecdsa-p256" {
+		errs = append(errs, fmt.Errorf("signing_key_algorithm %q: use rsa-2048 or ecdsa-p256", c.SigningKeyAlgorithm))
 	}
 	if _, err := SignatureAlgorithmURI(c.SignatureAlgorithm); err != nil {
 		errs = append(errs, err)

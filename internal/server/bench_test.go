@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/avouch/avouch/internal/client"
+	"github.com/avouch/avouch/internal/config"
 )
 
 // BenchmarkRSA2048Sign is the ceiling: one RSA-2048 PKCS#1 v1.5 signature,
@@ -31,14 +34,31 @@ func BenchmarkRSA2048Sign(b *testing.B) {
 	}
 }
 
+// BenchmarkECDSAP256Sign is the ceiling for ECDSA signing keys.
+func BenchmarkECDSAP256Sign(b *testing.B) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("avouch"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := key.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkIssue runs the whole in-process pipeline for a SAML 2.0 bearer
 // token with 5 claims: HTTP handler → envelope parse → WS-Security
 // (cached credential) → core → token build and RSA-SHA256 signature → token
 // record in SQLite → RSTR.
 func BenchmarkIssue(b *testing.B) {
-	for _, v := range []struct{ name, saml string }{{"SAML20", "2.0"}, {"SAML11", "1.1"}} {
+	for _, v := range []struct{ name, saml, keyAlg string }{
+		{"SAML20", "2.0", "rsa-2048"}, {"SAML11", "1.1", "rsa-2048"}, {"SAML20-ECDSA-P256", "2.0", "ecdsa-p256"},
+	} {
 		b.Run(v.name, func(b *testing.B) {
-			ts := newTestServer(b, nil)
+			ts := newTestServer(b, func(c *config.Config) { c.SigningKeyAlgorithm = v.keyAlg })
 			claims := map[string]string{}
 			var uris []string
 			for _, c := range []string{"emailaddress", "givenname", "surname", "upn", "country"} {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"fmt"
 	"sort"
@@ -69,9 +70,16 @@ func (s *Server) reloadRuntime(ctx context.Context) error {
 	sigAlg, _ := config.SignatureAlgorithmURI(cfg.SignatureAlgorithm)
 	digAlg, _ := config.DigestAlgorithmURI(cfg.DigestAlgorithm)
 	km := &keys.Manager{Store: s.Store, Box: s.Box}
-	kp, err := km.Active(ctx, keys.PurposeSigning, keys.RSA2048, "avouch token signing")
+	kp, err := km.Active(ctx, keys.PurposeSigning, keys.Algorithm(cfg.SigningKeyAlgorithm), "avouch token signing")
 	if err != nil {
 		return err
+	}
+	if _, isEC := kp.Signer.(*ecdsa.PrivateKey); isEC {
+		// signature_algorithm chooses among RSA algorithms; an ECDSA key
+		// signs ecdsa-sha256, the one ECDSA algorithm we offer.
+		sigAlg = saml.AlgECDSASHA256
+	} else if sigAlg == saml.AlgECDSASHA256 {
+		sigAlg = saml.AlgRSASHA256
 	}
 	signer, err := saml.NewSigner(kp.Signer, kp.Cert, sigAlg, digAlg)
 	if err != nil {

@@ -23,7 +23,6 @@ import (
 	"github.com/avouch/avouch/internal/metadata"
 	"github.com/avouch/avouch/internal/registry"
 	"github.com/avouch/avouch/internal/safexml"
-	"github.com/avouch/avouch/internal/saml"
 	"github.com/avouch/avouch/internal/storage"
 	"github.com/avouch/avouch/internal/sts"
 	"github.com/avouch/avouch/internal/wssec"
@@ -77,12 +76,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 func (s *Server) build(ctx context.Context, out io.Writer) error {
 	cfg := s.Config
 	km := &keys.Manager{Store: s.Store, Box: s.Box}
-	sigAlg, _ := config.SignatureAlgorithmURI(cfg.SignatureAlgorithm)
-	alg := keys.RSA2048
-	if sigAlg == saml.AlgECDSASHA256 {
-		alg = keys.ECDSAP256
-	}
-	kp, err := km.Active(ctx, keys.PurposeSigning, alg, "avouch token signing")
+	kp, err := km.Active(ctx, keys.PurposeSigning, keys.Algorithm(cfg.SigningKeyAlgorithm), "avouch token signing")
 	if err != nil {
 		return err
 	}

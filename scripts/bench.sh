@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The measurement setup of docs/PERFORMANCE.md: the server pinned to one core
+# (taskset -c 0), the load generator to the other (taskset -c 1). It prints
+# the Go benchmarks (in-process pipeline beside raw signing), start-up time,
+# idle RSS, then avouch bench runs: maximum Issue throughput with the ratio to
+# the raw sign rate measured in the same run, p99 at 50 % of that maximum,
+# and RSS under load. Usage: scripts/bench.sh [duration] (default 15s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-15s}
+BIN=$(mktemp -d)/avouch
+go build -trimpath -o "$BIN" ./cmd/avouch
+command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
+ncpu=$(nproc)
+[ "$ncpu" -ge 2 ] || { echo "needs 2 cores (server on one, load on the other)" >&2; exit 1; }
+
+echo "== Go benchmarks (in-process, one core: GOMAXPROCS=1)"
+GOMAXPROCS=1 taskset -c 0 go test -run '^$' -bench 'BenchmarkRSA2048Sign|BenchmarkECDSAP256Sign|BenchmarkIssue' -benchmem -benchtime 3s ./internal/server/ | grep -E '^Benchmark|^ok'
+
+DATA=$(mktemp -d)
+export AVOUCH_ADMIN_PASSWORD=bench-admin-pw
+CLAIMS=()
+for c in emailaddress givenname surname upn country; do
+  CLAIMS+=(--claim "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/$c=$c-value")
+done
+"$BIN" user add --data-dir "$DATA" --password Bench-pw-1 --role admin "${CLAIMS[@]}" bench >/dev/null
+port=$((20000 + RANDOM % 20000))
+
+start_server() {
+  local log=$1
+  local t0; t0=$(date +%s%N)
+  GOMAXPROCS=1 taskset -c 0 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$port" --plain-http --log-format json >"$log" 2>&1 &
+  SRV=$!
+  until grep -q "listening on" "$log" 2>/dev/null; do sleep 0.005; done
+  local t1; t1=$(date +%s%N)
+  STARTUP_MS=$(( (t1 - t0) / 1000000 ))
+}
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+start_server "$DATA/first.log"; kill "$SRV"; wait "$SRV" 2>/dev/null || true   # first start creates keys
+start_server "$DATA/serve.log"
+echo "== start-up with an existing data dir: ${STARTUP_MS} ms"
+sleep 1
+echo "== RSS idle: $(rss_kb "$SRV") kB"
+
+URL="http://127.0.0.1:$port/services/sts"
+CL=()
+for c in emailaddress givenname surname upn country; do
+  CL+=(--claim "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/$c")
+done
+bench() { GOMAXPROCS=1 taskset -c 1 "$BIN" bench --url "$URL" --user bench --password Bench-pw-1 "${CL[@]}" --json "$@"; }
+
+echo "== maximum throughput: issue SAML 2.0 bearer, UsernameToken, 5 claims, RSA-2048 (concurrency 8, $DUR)"
+bench --scenario issue-saml2 --concurrency 8 --duration "$DUR" | tee "$DATA/max.json"
+echo "== RSS under load: $(rss_kb "$SRV") kB"
+max=$(python3 -c "import json,sys; print(json.load(open('$DATA/max.json'))['throughput_per_s'])")
+half=$(python3 -c "print(round($max/2))")
+echo "== p99 at 50 % of the maximum: offered $half/s ($DUR)"
+bench --scenario issue-saml2 --concurrency 16 --rate "$half" --duration "$DUR"
+echo "== issue SAML 1.1, validate, renew (concurrency 8, $DUR each)"
+for sc in issue-saml11 validate renew; do bench --scenario "$sc" --concurrency 8 --duration "$DUR"; done
+echo "== RSS after the runs: $(rss_kb "$SRV") kB"
+kill "$SRV"; wait "$SRV" 2>/dev/null || true
+
+echo "== ECDSA P-256 signing key"
+"$BIN" keys rotate --data-dir "$DATA" --algorithm ecdsa-p256 >/dev/null
+start_server "$DATA/serve-ec.log"
+bench --scenario issue-saml2 --concurrency 8 --duration "$DUR"
+kill "$SRV"; wait "$SRV" 2>/dev/null || true
+rm -rf "$DATA"
