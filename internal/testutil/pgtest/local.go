@@ -106,6 +106,12 @@ func (l *localServer) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return l.startOn(ctx, port)
+}
+
+// startOn starts the postmaster on port (a restart keeps the port so that
+// clients can reconnect to the same URL).
+func (l *localServer) startOn(ctx context.Context, port int) error {
 	l.port = port
 	logPath := filepath.Join(l.dir, "postgres.log")
 	logFile, err := os.Create(logPath)
