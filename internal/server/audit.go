@@ -50,8 +50,19 @@ func (a *auditor) run(ctx context.Context, log func(msg string, args ...any)) {
 				}
 			}
 		case e := <-a.ch:
-			if err := a.store.AppendAudit(ctx, e); err != nil {
-				log("audit write failed", "err", err)
+			// Batch what is queued: under load one write carries many events.
+			batch := []storage.AuditEvent{e}
+		fill:
+			for len(batch) < 256 {
+				select {
+				case e := <-a.ch:
+					batch = append(batch, e)
+				default:
+					break fill
+				}
+			}
+			if err := a.store.AppendAudit(ctx, batch...); err != nil {
+				log("audit write failed", "err", err, "events", len(batch))
 			}
 		}
 	}

@@ -150,7 +150,8 @@ type AuditEvent struct {
 
 // Audit is the append-only audit log.
 type Audit interface {
-	AppendAudit(ctx context.Context, e AuditEvent) error
+	// AppendAudit appends events in one transaction (a batch is one write).
+	AppendAudit(ctx context.Context, events ...AuditEvent) error
 	// ListAudit returns the newest events first, at most limit (none when
 	// limit <= 0).
 	ListAudit(ctx context.Context, limit int) ([]AuditEvent, error)

@@ -14,6 +14,34 @@ var auditTests = []test{
 	{"events with the same time are listed in reverse append order", testAuditSameTime},
 	{"ListAudit returns at most limit events", testAuditLimit},
 	{"a zero event time is replaced by the current time", testAuditZeroTime},
+	{"several events appended in one call are all stored, in order", testAuditBatch},
+}
+
+func testAuditBatch(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var batch []storage.AuditEvent
+	for i := 0; i < 5; i++ {
+		batch = append(batch, storage.AuditEvent{Time: at, Actor: "a", Action: "token.issue", Target: string(rune('v' + i))})
+	}
+	if err := s.AppendAudit(ctx, batch...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx); err != nil {
+		t.Fatalf("an empty batch: %v", err)
+	}
+	got, err := s.ListAudit(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 {
+		t.Fatalf("%d events, want 5", len(got))
+	}
+	for i, e := range got { // newest first: reverse append order at equal times
+		if want := string(rune('v' + 4 - i)); e.Target != want {
+			t.Fatalf("event %d target %q, want %q", i, e.Target, want)
+		}
+	}
 }
 
 func appendEvents(t *testing.T, s storage.Storage, times ...time.Time) []storage.AuditEvent {

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"github.com/jackc/pgx/v5"
+
 	"context"
 	"fmt"
 
@@ -8,13 +10,21 @@ import (
 )
 
 // AppendAudit appends e; the backend assigns e.ID. A zero Time becomes now.
-func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
-	if e.Time.IsZero() {
-		e.Time = s.now()
+func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)`,
-		ts(e.Time), e.Actor, e.Action, e.Target, e.Detail)
-	if err != nil {
+	b := &pgx.Batch{}
+	for _, e := range events {
+		if e.Time.IsZero() {
+			e.Time = s.now()
+		}
+		b.Queue(`INSERT INTO audit (time, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)`,
+			ts(e.Time), e.Actor, e.Action, e.Target, e.Detail)
+	}
+	// One implicit transaction: pgx sends a batch as one round trip, and
+	// without an explicit BEGIN the server runs it atomically.
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("postgres: append audit: %w", err)
 	}
 	return nil

@@ -9,15 +9,20 @@ import (
 )
 
 // AppendAudit appends e; the backend assigns e.ID. A zero Time becomes now.
-func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
-	if e.Time.IsZero() {
-		e.Time = s.now()
+func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
-			toMicros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
-		if err != nil {
-			return fmt.Errorf("sqlite: append audit: %w", err)
+		for _, e := range events {
+			if e.Time.IsZero() {
+				e.Time = s.now()
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+				toMicros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
+			if err != nil {
+				return fmt.Errorf("sqlite: append audit: %w", err)
+			}
 		}
 		return nil
 	})
