@@ -21,6 +21,9 @@ const keysUsage = `usage:
                                                      make a key of a PKCS#12 / JKS / PEM store the signing key
   avouch keys import --file F [--password P] [--alias A]
                                                      add certificates to the trust store
+  avouch keys rotate [--algorithm rsa-2048|ecdsa-p256]
+                                                     new active signing key; older keys stay published
+                                                     and accepted until deleted
   avouch keys export --alias A                       print a trusted certificate (PEM)
   avouch keys delete --alias A                       remove a trusted certificate
 (each also takes --data-dir / --database)
@@ -40,6 +43,7 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 	keyPassword := fs.String("key-password", "", "key password (default: the store password)")
 	alias := fs.String("alias", "", "alias of the entry")
 	signing := fs.Bool("signing", false, "import as the token-signing key")
+	algorithm := fs.String("algorithm", "rsa-2048", "rotate: rsa-2048 or ecdsa-p256")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -144,6 +148,18 @@ func runKeys(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "avouch keys import: no entry %q in %s\n", *alias, *file)
 			return 2
 		}
+	case "rotate":
+		if *algorithm != string(keys.RSA2048) && *algorithm != string(keys.ECDSAP256) {
+			fmt.Fprint(stderr, keysUsage)
+			return 2
+		}
+		km := &keys.Manager{Store: st, Box: box.(*keys.Box)}
+		kp, err := km.Generate(ctx, keys.PurposeSigning, keys.Algorithm(*algorithm), "avouch token signing")
+		if err != nil {
+			fmt.Fprintln(stderr, "avouch keys rotate:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "new signing key %s (%s) is active; running servers switch within seconds\n", kp.ID, *algorithm)
 	case "export", "delete":
 		if *alias == "" {
 			fmt.Fprint(stderr, keysUsage)
