@@ -9,7 +9,7 @@
 # fails with a clear message instead of skipping tests.
 set -eu
 
-PACKAGES="xmlsec1 opensaml-tools python3-zeep python3-msal python3-xmlsec postgresql slapd ldap-utils openssl openjdk-17-jre-headless"
+PACKAGES="xmlsec1 opensaml-tools python3-zeep python3-msal python3-xmlsec postgresql slapd ldap-utils openssl openjdk-17-jre-headless chromium"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "install-test-tools: dpkg-query not found; these tests need Debian 12 packages: $PACKAGES" >&2

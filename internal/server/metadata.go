@@ -123,9 +123,8 @@ func (s *Server) serveFederationMetadata(w http.ResponseWriter, r *http.Request)
 			{Address: base + adfsTrust2005Path, MEX: base + adfsMEXPath},
 			{Address: base + stsPaths[0], MEX: base + stsMEXPath},
 		},
-		// No passive (browser) STS is served yet: PassiveRequestorEndpoint
-		// stays off.
-		ClaimTypes: sts.KnownClaims(),
+		PassiveRequestorEndpoint: base + "/passivests",
+		ClaimTypes:               sts.KnownClaims(),
 		Signer: xmlsec.Signer{Key: kp.Signer, Cert: kp.Cert,
 			SignatureAlgorithm: cc.SignatureAlgorithm, DigestAlgorithm: cc.DigestAlgorithm},
 	})

@@ -289,6 +289,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 			if _, err := s.Store.PurgeNonces(ctx, now); err != nil {
 				s.Log.Warn("purging nonces failed", "err", err)
 			}
+			if _, err := s.Store.DeleteSessionsExpiredBefore(ctx, now); err != nil {
+				s.Log.Warn("purging browser sessions failed", "err", err)
+			}
 		}
 	}
 }
