@@ -25,6 +25,7 @@ check: tools vet staticcheck test
 tools:
 	bash scripts/install-test-tools.sh
 	npm ci --prefix test/browser/js --no-audit --no-fund
+	npm ci --prefix test/console/js --no-audit --no-fund
 	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 vet:

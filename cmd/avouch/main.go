@@ -18,6 +18,9 @@ Usage:
   avouch keys    cert|list|import|export|delete ...  signing key and trust store
   avouch config  list|set|unset ...      runtime settings stored in the database (all nodes)
   avouch client  issue|renew|validate|cancel ...  sample WS-Trust client
+  avouch admin   token create|list|revoke  admin API tokens (printed once, stored hashed)
+  avouch export  [-o FILE]               managed configuration as YAML (no clear secrets)
+  avouch apply   -f FILE [--prune] [--dry-run]  make the database match a YAML document
   avouch bench   [flags]                 load generator: throughput and latency against the raw signing rate
   avouch version                         print the version
 
@@ -38,6 +41,9 @@ func commands() map[string]command {
 		"config":    runConfig,
 		"userstore": runUserstore,
 		"rp":        runRP,
+		"admin":     runAdmin,
+		"apply":     runApply,
+		"export":    runExport,
 		"version": func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "avouch", version)
 			return 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"fmt"
 	"sort"
 	"strings"
@@ -59,6 +60,8 @@ func fingerprint(m map[string]string) [32]byte {
 // settings change, so a change made through one node is in force on all of
 // them within the poll interval.
 func (s *Server) reloadRuntime(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	stored, err := StoredSettings(ctx, s.Store)
 	if err != nil {
 		return fmt.Errorf("read stored settings: %w", err)
@@ -110,8 +113,27 @@ func (s *Server) reloadRuntime(ctx context.Context) error {
 	}
 	s.signing.Store(kp)
 	s.lastSettings = fingerprint(stored)
-	s.lastSigningKey = kp.ID
+	s.lastSigningKey = signingFingerprint(certs)
 	return nil
+}
+
+// signingFingerprint identifies the set of signing certificates, so that a
+// key added or deleted through another node (rotation, overlap expiry) is
+// noticed, not only a change of the active one.
+func signingFingerprint(certs []*x509.Certificate) string {
+	h := sha256.New()
+	for _, c := range certs {
+		h.Write(c.Raw)
+	}
+	return string(h.Sum(nil))
+}
+
+// changed reports whether stored settings or signing keys differ from what
+// was applied last.
+func (s *Server) changed(stored map[string]string, certs []*x509.Certificate) bool {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return fingerprint(stored) != s.lastSettings || signingFingerprint(certs) != s.lastSigningKey
 }
 
 // watchRuntime polls the stored settings and the active signing key.
@@ -143,11 +165,15 @@ func (s *Server) watchRuntime(ctx context.Context, every time.Duration) {
 				s.Log.Info("user stores reloaded")
 			}
 		}
+		certs, err := keys.SigningCerts(ctx, s.Store)
+		if err != nil {
+			continue
+		}
 		active, err := keys.ActiveCertPEM(ctx, s.Store, keys.PurposeSigning)
 		if err != nil {
 			continue
 		}
-		if fingerprint(stored) == s.lastSettings && string(active) == string(s.SigningKey().CertPEM) {
+		if !s.changed(stored, certs) && string(active) == string(s.SigningKey().CertPEM) {
 			continue
 		}
 		if err := s.reloadRuntime(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,9 @@ type Server struct {
 	metrics *metrics
 	audit   *auditor
 
+	// reloadMu serialises reloadRuntime (the watcher and the admin API both
+	// call it) and guards the fingerprints below.
+	reloadMu       sync.Mutex
 	lastSettings   [32]byte
 	lastSigningKey string
 	lastUserStores [32]byte
@@ -292,6 +296,7 @@ func (s *Server) housekeeping(ctx context.Context) {
 			if _, err := s.Store.DeleteSessionsExpiredBefore(ctx, now); err != nil {
 				s.Log.Warn("purging browser sessions failed", "err", err)
 			}
+			s.ConsoleHousekeeping(ctx)
 		}
 	}
 }
