@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
 const usage = `avouch — a WS-Trust Security Token Service
@@ -18,6 +19,7 @@ Usage:
   avouch keys    cert|list|import|export|delete ...  signing key and trust store
   avouch config  list|set|unset ...      runtime settings stored in the database (all nodes)
   avouch client  issue|renew|validate|cancel ...  sample WS-Trust client
+  avouch usercert add|list|remove|ca|client ...  user certificates and user-mapping CAs (X.509, mutual TLS)
   avouch admin   token create|list|revoke  admin API tokens (printed once, stored hashed)
   avouch export  [-o FILE]               managed configuration as YAML (no clear secrets)
   avouch apply   -f FILE [--prune] [--dry-run]  make the database match a YAML document
@@ -42,6 +44,7 @@ func commands() map[string]command {
 		"userstore": runUserstore,
 		"rp":        runRP,
 		"admin":     runAdmin,
+		"usercert":  runUsercert,
 		"apply":     runApply,
 		"export":    runExport,
 		"version": func(_ []string, stdout, _ io.Writer) int {
@@ -52,6 +55,11 @@ func commands() map[string]command {
 }
 
 func main() {
+	// A soft memory limit (unless GOMEMLIMIT says otherwise) keeps RSS bounded
+	// when the process is starved of CPU and the collector falls behind.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

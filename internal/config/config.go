@@ -60,6 +60,7 @@ type Config struct {
 	SessionIdleTimeout  Duration `yaml:"session_idle_timeout" help:"browser sign-in session idle timeout (resident IdP)"`
 	RememberMePeriod    Duration `yaml:"remember_me_period" help:"how long a remember-me browser session lasts (resident IdP)"`
 	RenewWindow         Duration `yaml:"renew_window" help:"how long after expiry a token issued renewable-after-expiry (Renewing OK=true) may be renewed"`
+	SecurityScenario    string   `yaml:"security_scenario" help:"how WS-Trust callers authenticate: usernametoken, x509 (signed request), mutual-tls, combined with + (usernametoken+x509), alternatives with | (x509|usernametoken)"`
 	// ADFSDefaultNamespace: the ADFS-compatible endpoints (/adfs/services/trust/…)
 	// write assertions in the default namespace, as ADFS does.
 	ADFSDefaultNamespace bool `yaml:"adfs_default_namespace" help:"ADFS endpoints write assertions ADFS-style in the default namespace (<Assertion xmlns=…>)"`
@@ -73,6 +74,7 @@ type Config struct {
 	RateLimitPerIP     int      `yaml:"rate_limit_per_ip" help:"requests per second one client address may make to protocol endpoints (0 = off)"`
 	RateLimitPerUser   int      `yaml:"rate_limit_per_user" help:"token requests per second one user may make (0 = off)"`
 	RateLimitBurst     int      `yaml:"rate_limit_burst" help:"burst above the per-second rates"`
+	PprofListen        string   `yaml:"pprof_listen" help:"address for Go's pprof profiles (e.g. 127.0.0.1:6060; empty = off; never expose it)"`
 	LogFormat          string   `yaml:"log_format" help:"text or json (default: text on a terminal, json otherwise)"`
 
 	// Fixed names the settings given by flag or environment: they win over
@@ -84,7 +86,7 @@ type Config struct {
 // through `avouch config set` or the admin API) and change while nodes run.
 // Precedence: flags > environment > database > YAML file > defaults.
 var Runtime = []string{"issuer", "token_lifetime", "max_token_lifetime", "default_token_type",
-	"signature_algorithm", "digest_algorithm", "allowed_roles", "allowed_domains", "renew_window", "refuse_unknown_relying_parties", "session_idle_timeout", "remember_me_period"}
+	"signature_algorithm", "digest_algorithm", "allowed_roles", "allowed_domains", "renew_window", "refuse_unknown_relying_parties", "session_idle_timeout", "remember_me_period", "security_scenario"}
 
 // IsRuntime reports whether key may be stored in the database.
 func IsRuntime(key string) bool {
@@ -164,6 +166,7 @@ func Defaults() Config {
 		DigestAlgorithm:     "sha256",
 		AllowedRoles:        []string{"admin"},
 		RenewWindow:         Duration(30 * time.Minute),
+		SecurityScenario:    "usernametoken",
 		SessionIdleTimeout:  Duration(15 * time.Minute),
 		RememberMePeriod:    Duration(14 * 24 * time.Hour),
 		AllowedDomains:      []string{"ALL-USER-STORE-DOMAINS"},
@@ -204,6 +207,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := DigestAlgorithmURI(c.DigestAlgorithm); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validScenario(c.SecurityScenario); err != nil {
 		errs = append(errs, err)
 	}
 	if len(c.AllowedRoles) == 0 {
@@ -404,4 +410,34 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) (string, bool)) (
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// validScenario checks a security_scenario: alternatives separated by '|'
+// or ',', each one or more of usernametoken, x509, mutual-tls joined by '+'
+// (internal/wssec.ParsePolicy reads it).
+func validScenario(s string) error {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return nil
+	}
+	alts := strings.FieldsFunc(s, func(r rune) bool { return r == '|' || r == ',' })
+	if len(alts) == 0 {
+		return fmt.Errorf("security_scenario %q names no method", s)
+	}
+	for _, alt := range alts {
+		seen := map[string]bool{}
+		for _, m := range strings.Split(alt, "+") {
+			m = strings.TrimSpace(m)
+			switch m {
+			case "usernametoken", "x509", "mutual-tls":
+			default:
+				return fmt.Errorf("security_scenario %q: unknown method %q (use usernametoken, x509, mutual-tls; + to combine, | between alternatives)", s, m)
+			}
+			if seen[m] {
+				return fmt.Errorf("security_scenario %q names %s twice in one alternative", s, m)
+			}
+			seen[m] = true
+		}
+	}
+	return nil
 }

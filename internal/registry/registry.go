@@ -70,6 +70,115 @@ type Token struct {
 	AllowedKeyTypes []string `json:"allowed_key_types,omitempty" yaml:"allowed_key_types,omitempty"`
 	// DefaultNamespace writes assertions ADFS-style (<Assertion xmlns="…">).
 	DefaultNamespace bool `json:"default_namespace,omitempty" yaml:"default_namespace,omitempty"`
+	// Delegation lists who may obtain tokens for this RP acting as
+	// (WS-Trust 1.4 ActAs) or on behalf of (OnBehalfOf) whom. No rule: no
+	// delegation.
+	Delegation []DelegationRule `json:"delegation,omitempty" yaml:"delegation,omitempty"`
+}
+
+// DelegationRule lets a caller obtain tokens for the RP about other users.
+//
+// Caller and Subjects are user patterns: "name" (a user of the PRIMARY
+// store), "DOMAIN/name" (domains case-insensitive), where '*' in either part
+// matches any run of characters: "svc-*", "LDAP/*", "*/*" (anyone,
+// including users of foreign SAML issuers unknown here, whose domain is
+// empty).
+type DelegationRule struct {
+	Caller   string   `json:"caller" yaml:"caller"`
+	Subjects []string `json:"subjects" yaml:"subjects"`
+	// Kinds restricts the rule to "ActAs" or "OnBehalfOf"; empty allows both.
+	Kinds []string `json:"kinds,omitempty" yaml:"kinds,omitempty"`
+}
+
+func (r *DelegationRule) validate(field string) error {
+	if err := validUserPattern(r.Caller); err != nil {
+		return &FieldError{field + ".caller", err.Error()}
+	}
+	if len(r.Subjects) == 0 {
+		return &FieldError{field + ".subjects", "at least one subject pattern is required"}
+	}
+	for i, s := range r.Subjects {
+		if err := validUserPattern(s); err != nil {
+			return &FieldError{fmt.Sprintf("%s.subjects[%d]", field, i), err.Error()}
+		}
+	}
+	for _, k := range r.Kinds {
+		if k != "ActAs" && k != "OnBehalfOf" {
+			return &FieldError{field + ".kinds", "each must be ActAs or OnBehalfOf"}
+		}
+	}
+	return nil
+}
+
+func validUserPattern(p string) error {
+	if p == "" || strings.TrimSpace(p) != p || strings.ContainsAny(p, " \t\r\n") {
+		return errors.New("a user pattern (name, DOMAIN/name, '*' wildcards) without spaces is required")
+	}
+	if strings.Count(p, "/") > 1 || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+		return errors.New("a user pattern has at most one '/', between domain and name")
+	}
+	return nil
+}
+
+// Allows reports whether the rule lets caller obtain tokens of the given
+// kind about subject. Domains "" (foreign subjects) match only a '*'
+// domain pattern; "PRIMARY" also matches a pattern without domain.
+func (r *DelegationRule) Allows(kind, callerDomain, callerName, subjectDomain, subjectName string) bool {
+	if len(r.Kinds) > 0 {
+		ok := false
+		for _, k := range r.Kinds {
+			ok = ok || k == kind
+		}
+		if !ok {
+			return false
+		}
+	}
+	if !matchUser(r.Caller, callerDomain, callerName) {
+		return false
+	}
+	for _, s := range r.Subjects {
+		if matchUser(s, subjectDomain, subjectName) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchUser(pattern, domain, name string) bool {
+	pd, pn := "PRIMARY", pattern
+	if i := strings.IndexByte(pattern, '/'); i >= 0 {
+		pd, pn = pattern[:i], pattern[i+1:]
+	}
+	if pd != "*" && (domain == "" || !glob(strings.ToUpper(pd), strings.ToUpper(domain))) {
+		return false
+	}
+	return glob(pn, name)
+}
+
+// glob matches s against p, where '*' matches any run of characters
+// (including none) and everything else matches itself.
+func glob(p, s string) bool {
+	// Iterative with one backtrack point: linear in practice, no recursion.
+	pi, si, star, mark := 0, 0, -1, 0
+	for si < len(s) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case pi < len(p) && p[pi] == s[si]:
+			pi++
+			si++
+		case star >= 0:
+			pi, mark = star+1, mark+1
+			si = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }
 
 // ClaimConfig says which claims an RP gets and under which URIs.
@@ -191,6 +300,11 @@ func (t *Token) validate(field string) error {
 		case "Bearer", "SymmetricKey", "PublicKey":
 		default:
 			return &FieldError{field + ".allowed_key_types", "each must be Bearer, SymmetricKey or PublicKey"}
+		}
+	}
+	for i := range t.Delegation {
+		if err := t.Delegation[i].validate(fmt.Sprintf("%s.delegation[%d]", field, i)); err != nil {
+			return err
 		}
 	}
 	return nil

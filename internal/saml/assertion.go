@@ -3,11 +3,16 @@ package saml
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/avouch/avouch/internal/safexml"
+	"github.com/avouch/avouch/internal/xmlsec"
 	"github.com/avouch/avouch/internal/xmltext"
 )
 
@@ -27,7 +32,15 @@ const (
 
 	ACPassword                   = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
 	ACPasswordProtectedTransport = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+	ACX509                       = "urn:oasis:names:tc:SAML:2.0:ac:classes:X509"
+	ACTLSClient                  = "urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient"
 	AMPassword11                 = "urn:oasis:names:tc:SAML:1.0:am:password"
+	AMXMLDSig11                  = "urn:ietf:rfc:3075" // SAML 1.1 §7.1: XML Digital Signature
+	AMTLSClient11                = "urn:ietf:rfc:2246" // SAML 1.1 §7.1: SSL/TLS certificate-based client authentication
+
+	// NSDelegation is the namespace of the SAML V2.0 Condition for
+	// Delegation Restriction.
+	NSDelegation = "urn:oasis:names:tc:SAML:2.0:conditions:delegation"
 )
 
 // TimeFormat is how every protocol time is written: UTC, millisecond, Z.
@@ -60,6 +73,12 @@ type Assertion struct {
 	// (<Assertion xmlns="…">), as ADFS does, for clients that cut tokens out by
 	// text and expect no prefix.
 	DefaultNS bool
+	// Delegate, when set, is the NameID of the caller that obtained this
+	// token ActAs/OnBehalfOf the subject: SAML 2.0 assertions carry it in a
+	// del:DelegationRestrictionType condition (with DelegationInstant when
+	// set); SAML 1.1 has no such condition and records it nowhere.
+	Delegate          string
+	DelegationInstant time.Time
 }
 
 // NewID returns a fresh assertion ID: "_" and 128 random bits in hex (an
@@ -170,6 +189,27 @@ func (s *Signer) Build20(a *Assertion) ([]byte, error) {
 		}
 		w.close("AudienceRestriction")
 	}
+	if a.Delegate != "" {
+		// xsi:type names a type in the del namespace: exclusive c14n keeps
+		// xmlns:del on Condition only because the signature's PrefixList
+		// says "del" (see signDelegated); xsi is visibly used.
+		w.start("Condition")
+		tail.WriteString(` xmlns:del="` + NSDelegation + `" xmlns:xsi="` + NSXSI + `"`)
+		w.attr("xsi:type", "del:DelegationRestrictionType")
+		w.end()
+		tail.WriteString(`<del:Delegate`)
+		if !a.DelegationInstant.IsZero() {
+			w.attr("DelegationInstant", ts(a.DelegationInstant))
+		}
+		tail.WriteString(`>`)
+		w.start("NameID")
+		w.attr("Format", NameIDUnspecified)
+		w.end()
+		tail.WriteString(xmltext.EscapeText(a.Delegate))
+		w.close("NameID")
+		tail.WriteString(`</del:Delegate>`)
+		w.close("Condition")
+	}
 	w.close("Conditions")
 
 	w.start("AuthnStatement")
@@ -200,6 +240,9 @@ func (s *Signer) Build20(a *Assertion) ([]byte, error) {
 		w.close("AttributeStatement")
 	}
 	w.close("Assertion")
+	if a.Delegate != "" {
+		return s.signDelegated(head.Bytes(), tail.Bytes(), a.ID, "</"+w.prefix+"Issuer>", a.KeyInfo != nil)
+	}
 	if a.KeyInfo != nil {
 		return s.signForeign(head.Bytes(), tail.Bytes(), nil, a.ID, "</"+w.prefix+"Issuer>")
 	}
@@ -275,7 +318,14 @@ func (s *Signer) Build11(a *Assertion) ([]byte, error) {
 
 	w.start("AuthenticationStatement")
 	w.attr("AuthenticationInstant", ts(a.AuthnInstant))
-	w.attr("AuthenticationMethod", AMPassword11)
+	switch a.AuthnContext {
+	case ACX509:
+		w.attr("AuthenticationMethod", AMXMLDSig11)
+	case ACTLSClient:
+		w.attr("AuthenticationMethod", AMTLSClient11)
+	default:
+		w.attr("AuthenticationMethod", AMPassword11)
+	}
 	w.end()
 	subject()
 	w.close("AuthenticationStatement")
@@ -301,4 +351,79 @@ func (s *Signer) Build11(a *Assertion) ([]byte, error) {
 		return s.signForeign(head.Bytes(), tail, nil, a.ID, "")
 	}
 	return s.sign(head.Bytes(), tail, a.ID)
+}
+
+// delegationPrefixList is the InclusiveNamespaces PrefixList of assertions
+// with a delegation condition: it keeps the declaration of the prefix that
+// xsi:type="del:…" uses, which exclusive c14n would otherwise drop (the
+// prefix is not visibly utilized by saml2:Condition).
+const delegationPrefixList = "del"
+
+// signDelegated signs an assertion carrying a delegation condition: as sign
+// (or signForeign when foreign is set: the holder-of-key KeyInfo was written
+// elsewhere and the whole assertion is canonicalized once, with the
+// PrefixList), but with the PrefixList on the Reference's exclusive c14n
+// transform. The bytes digested are the bytes sent.
+func (s *Signer) signDelegated(head, tail []byte, id, after string, foreign bool) ([]byte, error) {
+	if foreign {
+		whole := append(append([]byte{}, head...), tail...)
+		doc, err := safexml.Parse(whole, safexml.Limits{MaxBytes: 1 << 20, MaxDepth: 64})
+		if err != nil {
+			return nil, err
+		}
+		canon, err := xmlsec.Canonicalize(doc.Root(), xmlsec.C14NOptions{InclusivePrefixes: []string{delegationPrefixList}})
+		if err != nil {
+			return nil, err
+		}
+		i := bytes.Index(canon, []byte(after))
+		if i < 0 {
+			return nil, errors.New("saml: no Issuer in the canonical assertion")
+		}
+		head, tail = canon[:i+len(after)], canon[i+len(after):]
+	}
+	dh, err := hashFor(s.DigestAlgorithm)
+	if err != nil {
+		return nil, err
+	}
+	d := dh.New()
+	d.Write(head)
+	d.Write(tail)
+	digest := base64.StdEncoding.EncodeToString(d.Sum(nil))
+	signedInfo := func(b *bytes.Buffer, declareNS bool) {
+		b.WriteString(`<ds:SignedInfo`)
+		if declareNS {
+			b.WriteString(` xmlns:ds="` + NSDSig + `"`)
+		}
+		b.WriteString(`><ds:CanonicalizationMethod Algorithm="` + AlgExcC14N + `"></ds:CanonicalizationMethod>`)
+		b.WriteString(`<ds:SignatureMethod Algorithm="` + s.SignatureAlgorithm + `"></ds:SignatureMethod>`)
+		b.WriteString(`<ds:Reference URI="#` + id + `"><ds:Transforms>`)
+		b.WriteString(`<ds:Transform Algorithm="` + AlgEnveloped + `"></ds:Transform>`)
+		b.WriteString(`<ds:Transform Algorithm="` + AlgExcC14N + `"><ec:InclusiveNamespaces xmlns:ec="` + AlgExcC14N +
+			`" PrefixList="` + delegationPrefixList + `"></ec:InclusiveNamespaces></ds:Transform>`)
+		b.WriteString(`</ds:Transforms><ds:DigestMethod Algorithm="` + s.DigestAlgorithm + `"></ds:DigestMethod>`)
+		b.WriteString(`<ds:DigestValue>` + digest + `</ds:DigestValue></ds:Reference></ds:SignedInfo>`)
+	}
+	var si bytes.Buffer
+	signedInfo(&si, true)
+	sh, err := sigHashFor(s.SignatureAlgorithm)
+	if err != nil {
+		return nil, err
+	}
+	h := sh.New()
+	h.Write(si.Bytes())
+	sv, err := SignatureValue(s.Key, sh, h.Sum(nil))
+	if err != nil {
+		return nil, fmt.Errorf("saml: sign: %w", err)
+	}
+	certB64 := base64.StdEncoding.EncodeToString(s.Cert.Raw)
+	var out bytes.Buffer
+	out.Grow(len(head) + len(tail) + 1400 + len(certB64))
+	out.Write(head)
+	out.WriteString(`<ds:Signature xmlns:ds="` + NSDSig + `">`)
+	signedInfo(&out, false)
+	out.WriteString(`<ds:SignatureValue>` + base64.StdEncoding.EncodeToString(sv))
+	out.WriteString(`</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` + certB64)
+	out.WriteString(`</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>`)
+	out.Write(tail)
+	return out.Bytes(), nil
 }

@@ -8,12 +8,17 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/avouch/avouch/internal/safexml"
+	"github.com/avouch/avouch/internal/testutil"
 	"github.com/avouch/avouch/internal/xmlsec"
 )
 
@@ -186,5 +191,138 @@ func TestSignerRefusesMismatchedAlgorithms(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+// A token obtained ActAs/OnBehalfOf names the caller in a SAML 2.0
+// del:DelegationRestrictionType condition. xsi:type refers to the del
+// prefix, which exclusive c14n keeps only with PrefixList "del": the builder
+// must write exactly that canonical form (xmlns:del and xmlns:xsi on the
+// Condition, sorted; no redeclaration on del:Delegate; no self-closing
+// tags), sign with that PrefixList, and the result must verify here, with
+// xmlsec1 and with OpenSAML's samlsign, for bearer and holder-of-key tokens.
+func TestDelegationConditionIsCanonicalAndVerifies(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delegatedAt := time.Date(2026, 11, 22, 10, 0, 1, 0, time.UTC)
+	keyInfo := []byte(`<ds:KeyInfo xmlns:ds="` + NSDSig + `"><ds:KeyValue><ds:RSAKeyValue><ds:Modulus>AQAB</ds:Modulus>` +
+		`<ds:Exponent>AQAB</ds:Exponent></ds:RSAKeyValue></ds:KeyValue></ds:KeyInfo>`)
+	cases := []struct {
+		name      string
+		key       crypto.Signer
+		sig       string
+		defaultNS bool
+		hok       bool
+	}{
+		{"a bearer token signed rsa-sha256", rsaKey, AlgRSASHA256, false, false},
+		{"a bearer token in the default namespace", rsaKey, AlgRSASHA256, true, false},
+		{"a holder-of-key token", rsaKey, AlgRSASHA256, false, true},
+		{"a holder-of-key token in the default namespace", rsaKey, AlgRSASHA256, true, true},
+		{"a bearer token signed ecdsa-sha256", ecKey, AlgECDSASHA256, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name+" names its delegate canonically and verifies", func(t *testing.T) {
+			cert := testCert(t, c.key, c.key)
+			s, err := NewSigner(c.key, cert, c.sig, AlgSHA256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := testAssertion(c.defaultNS)
+			a.Delegate, a.DelegationInstant = `svc-frontend <&"`, delegatedAt
+			if c.hok {
+				a.KeyInfo = keyInfo
+			}
+			out, err := s.Build20(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := "saml2:"
+			if c.defaultNS {
+				p = ""
+			}
+			wantCondition := `<` + p + `Condition xmlns:del="` + NSDelegation + `" xmlns:xsi="` + NSXSI +
+				`" xsi:type="del:DelegationRestrictionType"><del:Delegate DelegationInstant="2026-11-22T10:00:01.000Z">` +
+				`<` + p + `NameID Format="` + NameIDUnspecified + `">svc-frontend &lt;&amp;"</` + p + `NameID></del:Delegate></` + p + `Condition>`
+			if !strings.Contains(string(out), wantCondition) {
+				t.Fatalf("no delegation condition of the expected form\nwant %s\nin   %s", wantCondition, out)
+			}
+			if strings.Contains(string(out), "/>") {
+				t.Fatalf("self-closing tag in %s", out)
+			}
+			doc, err := safexml.Parse(out, safexml.DefaultLimits)
+			if err != nil {
+				t.Fatalf("output does not parse: %v\n%s", err, out)
+			}
+			root := doc.Root()
+			sig := root.SelectElement("Signature")
+			if sig == nil {
+				t.Fatal("no Signature")
+			}
+			canon, err := xmlsec.Canonicalize(root, xmlsec.C14NOptions{Exclude: sig, InclusivePrefixes: []string{"del"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start, end := strings.Index(string(out), "<ds:Signature"), strings.Index(string(out), "</ds:Signature>")+len("</ds:Signature>")
+			if unsigned := string(out[:start]) + string(out[end:]); unsigned != string(canon) {
+				t.Fatalf("builder output is not canonical (PrefixList del):\nwrote:     %s\ncanonical: %s", unsigned, canon)
+			}
+			if !strings.Contains(string(out), `PrefixList="del"`) {
+				t.Fatal("the signature does not carry PrefixList del")
+			}
+			verified, _, err := xmlsec.VerifyEnveloped(root, xmlsec.VerifyOptions{Certs: []*x509.Certificate{cert}})
+			if err != nil {
+				t.Fatalf("does not verify: %v", err)
+			}
+			cond := verified.FindElement("./Conditions/Condition")
+			if cond == nil || cond.SelectAttrValue("xsi:type", "") != "del:DelegationRestrictionType" {
+				t.Fatalf("verified element has no delegation condition")
+			}
+			// The QName in xsi:type resolves in the verified element too.
+			if ns := cond.SelectAttr("xmlns:del"); ns == nil || ns.Value != NSDelegation {
+				t.Fatalf("xmlns:del is not declared on the verified Condition")
+			}
+			if got := cond.FindElement("./Delegate/NameID"); got == nil || got.Text() != `svc-frontend <&"` {
+				t.Fatalf("delegate NameID %v", got)
+			}
+			verifyWithTools(t, out, cert)
+			tampered := strings.Replace(string(out), "svc-frontend", "svc-frontenD", 1)
+			tdoc, err := safexml.Parse([]byte(tampered), safexml.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := xmlsec.VerifyEnveloped(tdoc.Root(), xmlsec.VerifyOptions{Certs: []*x509.Certificate{cert}}); err == nil {
+				t.Fatal("a changed delegate verified")
+			}
+		})
+	}
+}
+
+// verifyWithTools has xmlsec1 and samlsign check a SAML 2.0 token, when
+// they are installed (testutil policy).
+func verifyWithTools(t *testing.T, tok []byte, cert *x509.Certificate) {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, tokFile := filepath.Join(dir, "sts.crt"), filepath.Join(dir, "token.xml")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tokFile, tok, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	xmlsec1 := testutil.Tool(t, "xmlsec1")
+	if out, err := exec.Command(xmlsec1, "--verify", "--enabled-reference-uris", "empty,same-doc",
+		"--enabled-key-data", "raw-x509-cert", "--pubkey-cert-pem", certFile,
+		"--id-attr:ID", NS20+":Assertion", tokFile).CombinedOutput(); err != nil {
+		t.Fatalf("xmlsec1 refused the token: %v\n%s", err, out)
+	}
+	samlsign := testutil.Tool(t, "samlsign")
+	if out, err := exec.Command(samlsign, "-c", certFile, "-f", tokFile).CombinedOutput(); err != nil {
+		t.Fatalf("samlsign refused the token: %v\n%s", err, out)
 	}
 }

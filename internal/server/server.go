@@ -139,6 +139,7 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 			return metadata.WSDL(metadata.WSDLOptions{EndpointURL: endpoint})
 		},
 	}
+	s.ConfigureCallerAuth(trust.Security)
 	mux := http.NewServeMux()
 	for _, p := range stsPaths {
 		mux.Handle(p, trust)
@@ -242,6 +243,9 @@ func (s *Server) Serve(ctx context.Context, ready func(baseURL string)) error {
 		s.configureClientAuth(hs.TLSConfig)
 		ln = tls.NewListener(ln, hs.TLSConfig)
 		scheme = "https"
+	}
+	if cfg.PprofListen != "" {
+		go servePprof(ctx, cfg.PprofListen, s.Log)
 	}
 	go s.housekeeping(ctx)
 	go s.audit.run(ctx, s.Log.Warn)

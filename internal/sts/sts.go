@@ -46,6 +46,10 @@ type Principal struct {
 	AuthnInstant time.Time
 	// OverTLS: the password travelled over TLS (PasswordProtectedTransport).
 	OverTLS bool
+	// AuthnContext, when set, is the SAML 2.0 authentication context class
+	// of how the principal authenticated (X509, TLSClient); empty means a
+	// password (Password, or PasswordProtectedTransport OverTLS).
+	AuthnContext string
 }
 
 // ClaimRequest is one requested claim.
@@ -75,6 +79,9 @@ type IssueRequest struct {
 	Passive bool
 	// Holder-of-key: client Entropy, KeySize, and UseKey for PublicKey.
 	HoK
+	// Delegation, when set, asks for a token about another user (ActAs,
+	// OnBehalfOf): Principal is the caller, who becomes the delegate.
+	Delegation *Delegation
 }
 
 // Token is an issued token.
@@ -200,6 +207,10 @@ type tokenRecord struct {
 	// KeyInfo is the holder-of-key confirmation (proof key encrypted for the
 	// RP, or the requestor's public key): renewals keep the same proof key.
 	KeyInfo []byte `json:"keyinfo,omitempty"`
+	// Delegate is the caller that obtained the token ActAs/OnBehalfOf the
+	// subject, and when (SAML 2.0 DelegationRestriction condition).
+	Delegate    string    `json:"del,omitempty"`
+	DelegatedAt time.Time `json:"delat,omitempty"`
 }
 
 // Issue authorises the principal and issues a token.
@@ -210,6 +221,9 @@ func (s *Service) Issue(ctx context.Context, req *IssueRequest) (*Token, error) 
 	}
 	ts, err := s.resolveRP(cfg, req.AppliesTo, req.Passive)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.delegate(ctx, req); err != nil {
 		return nil, err
 	}
 	tokenType := req.TokenType
@@ -248,6 +262,10 @@ func (s *Service) Issue(ctx context.Context, req *IssueRequest) (*Token, error) 
 	if req.Principal.OverTLS {
 		rec.AuthnCtx = saml.ACPasswordProtectedTransport
 	}
+	if req.Principal.AuthnContext != "" {
+		rec.AuthnCtx = req.Principal.AuthnContext
+	}
+	rec.Delegate, rec.DelegatedAt = req.Delegation.delegateName()
 	if req.AppliesTo != "" {
 		rec.Audiences = []string{req.AppliesTo}
 	}
@@ -279,6 +297,7 @@ func (s *Service) mint(ctx context.Context, ts *tokenSettings, tokenType, id str
 		ID: id, Issuer: s.cfg.Load().Issuer, IssueInstant: now, NotBefore: notBefore, NotOnOrAfter: notOnOrAfter,
 		Subject: d.Subject, NameIDFormat: ts.nameIDFormat, Audiences: d.Audiences, AuthnInstant: d.AuthnAt,
 		AuthnContext: d.AuthnCtx, Attributes: d.Attributes, DefaultNS: d.DefaultNS, KeyInfo: d.KeyInfo,
+		Delegate: d.Delegate, DelegationInstant: d.DelegatedAt,
 	}
 	signer, err := s.signerFor(ts)
 	if err != nil {

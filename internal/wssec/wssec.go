@@ -227,6 +227,25 @@ type Processor struct {
 	// RequireTimestamp refuses requests without a wsu:Timestamp.
 	RequireTimestamp bool
 	Now              func() time.Time
+
+	// Certs is the trust store that client certificates are checked
+	// against (see certs.go for the aliases it reads); Users the embedded
+	// user store, for users found by certificate or delegation. When nil,
+	// both are taken from Replay if it also serves them (the server hands
+	// its one Storage as Replay).
+	Certs storage.Certificates
+	Users storage.Users
+	// Scenario returns the security_scenario in force (see ParsePolicy).
+	// When nil, the value stored in the settings store under
+	// SettingScenario is read (Replay, when it is also a storage.Settings),
+	// else DefaultScenario applies.
+	Scenario func() string
+	// SignatureAlgorithms and DigestAlgorithms are allowed in signed
+	// requests; empty means RSA-SHA1/256/512 and SHA-1/256/512 (what
+	// WS-Security clients send, SHA-1 included: zeep's default).
+	SignatureAlgorithms, DigestAlgorithms []string
+
+	scenario scenarioCache
 }
 
 // CheckTimestamp applies the freshness rules to a Timestamp.
@@ -246,20 +265,36 @@ func (p *Processor) CheckTimestamp(ts *Timestamp, now time.Time) error {
 	return nil
 }
 
-// Authenticate verifies the header and returns the user.
+// Authenticate verifies the header and returns the user (the usernametoken
+// security scenario; see AuthenticateRequest for the others).
 func (p *Processor) Authenticate(ctx context.Context, h *Header) (*identity.Principal, error) {
 	now := p.Now().UTC()
-	if h.Timestamp != nil {
-		if err := p.CheckTimestamp(h.Timestamp, now); err != nil {
-			return nil, err
-		}
-	} else if p.RequireTimestamp {
-		return nil, fail(FaultInvalidSecurity, "a wsu:Timestamp is required")
+	if err := p.checkHeaderTimestamp(h, now); err != nil {
+		return nil, err
 	}
-	ut := h.UsernameToken
-	if ut == nil {
+	if h.UsernameToken == nil {
 		return nil, fail(FaultInvalidSecurity, "the request carries no UsernameToken")
 	}
+	return p.VerifyUsernameToken(ctx, h.UsernameToken)
+}
+
+// checkHeaderTimestamp applies the freshness rules to the header's
+// Timestamp, and RequireTimestamp.
+func (p *Processor) checkHeaderTimestamp(h *Header, now time.Time) error {
+	if h.Timestamp != nil {
+		return p.CheckTimestamp(h.Timestamp, now)
+	}
+	if p.RequireTimestamp {
+		return fail(FaultInvalidSecurity, "a wsu:Timestamp is required")
+	}
+	return nil
+}
+
+// VerifyUsernameToken checks a UsernameToken's freshness, claims its nonce
+// and verifies its password (the caller's, or, in ActAs/OnBehalfOf, the
+// delegated user's).
+func (p *Processor) VerifyUsernameToken(ctx context.Context, ut *UsernameToken) (*identity.Principal, error) {
+	now := p.Now().UTC()
 	if ut.CreatedRaw != "" {
 		if err := p.CheckTimestamp(&Timestamp{Created: ut.Created}, now); err != nil {
 			return nil, fail(FaultMessageExpired, "UsernameToken Created is outside the freshness window")

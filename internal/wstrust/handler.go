@@ -2,6 +2,7 @@ package wstrust
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -219,19 +220,21 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, env *soap.Envelop
 	if wsa.action != "" && !actionMatches(v, wsa.action, rt, batch) {
 		return nil, wsa, v, invalid("wsa:Action " + wsa.action + " does not match the RequestType")
 	}
-	if security == nil {
-		return nil, wsa, v, &wssec.Error{Code: wssec.FaultInvalidSecurity, Msg: "the request has no wsse:Security header"}
+	// Caller authentication under the endpoint's security policy
+	// (security_scenario): UsernameToken, X.509-signed request, TLS client
+	// certificate, or combinations.
+	var peer []*x509.Certificate
+	if r.TLS != nil {
+		peer = r.TLS.PeerCertificates
 	}
-	hdr, err := wssec.Parse(security)
+	auth, err := h.Security.AuthenticateRequest(ctx, &wssec.Request{Envelope: env.Root, Header: env.Header,
+		Body: env.Body.Parent(), Security: security, PeerCerts: peer})
 	if err != nil {
 		return nil, wsa, v, err
 	}
-	user, err := h.Security.Authenticate(ctx, hdr)
-	if err != nil {
-		return nil, wsa, v, err
-	}
+	user := auth.Principal
 	p := sts.Principal{Name: user.Name, Domain: user.Domain, Roles: user.Roles, Claims: user.Claims,
-		AuthnInstant: h.Core.Now(), OverTLS: r.TLS != nil}
+		AuthnInstant: h.Core.Now(), OverTLS: r.TLS != nil, AuthnContext: authnContext(auth)}
 	outs := make([]*outcome, 0, len(rsts))
 	for _, rst := range rsts {
 		o, err := h.one(ctx, &p, rst)
@@ -292,13 +295,20 @@ func actionMatches(v Version, action string, rt RequestType, batch bool) bool {
 // one executes a single RST against the core.
 func (h *Handler) one(ctx context.Context, p *sts.Principal, rst *RST) (*outcome, error) {
 	o := &outcome{rst: rst}
+	if rst.Delegation != nil && rst.RequestType != Issue {
+		return nil, invalid("ActAs and OnBehalfOf are only supported in Issue requests")
+	}
 	switch rst.RequestType {
 	case Issue:
+		deleg, err := h.delegation(ctx, rst.Delegation)
+		if err != nil {
+			return nil, err
+		}
 		tok, err := h.Core.Issue(ctx, &sts.IssueRequest{
 			Principal: *p, TokenType: rst.TokenType, KeyType: rst.KeyType, KeyTypeURI: rst.KeyTypeURI, AppliesTo: rst.AppliesTo,
 			Created: rst.Created, Expires: rst.Expires, ClaimsDialect: rst.ClaimsDialect, Claims: rst.Claims,
 			NotRenewable: rst.NotRenewable, RenewAfterExpiry: rst.RenewAfterExpiry, DefaultNS: h.DefaultNSAssertions,
-			HoK: rst.HoK,
+			HoK: rst.HoK, Delegation: deleg,
 		})
 		if err != nil {
 			return nil, err

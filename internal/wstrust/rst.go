@@ -98,6 +98,9 @@ type RST struct {
 	Batch bool
 	// Holder-of-key request data.
 	HoK sts.HoK
+	// Delegation is the ActAs (WS-Trust 1.4) or OnBehalfOf element's token,
+	// nil when the request has neither.
+	Delegation *DelegationToken
 }
 
 func canonicalTokenType(uri string) string {
@@ -224,6 +227,15 @@ func ParseRST(el *etree.Element) (*RST, error) {
 			if err := parseUseKey(c, &r.HoK); err != nil {
 				return nil, err
 			}
+		case (ns == string(v) && c.Tag == "OnBehalfOf") || (ns == NS14 && c.Tag == "ActAs"):
+			if err := once("ActAs/OnBehalfOf"); err != nil {
+				return nil, invalid("a request may hold one ActAs or OnBehalfOf, not several")
+			}
+			d, err := parseDelegation(c)
+			if err != nil {
+				return nil, err
+			}
+			r.Delegation = d
 		case ns == string(v) && c.Tag == "Claims":
 			if err := once("Claims"); err != nil {
 				return nil, err
