@@ -72,9 +72,12 @@ func (s *Server) scenarioSource() func() string {
 			until = time.Now().Add(time.Second)
 			return value
 		}
-		if cfg, err := s.Config.WithStored(stored); err == nil {
-			value = cfg.SecurityScenario
-		} else if !known {
+		// flags > environment > database > file > defaults. A stored value
+		// is passed through as is, so an invalid one fails closed in the
+		// processor instead of silently falling back to the default.
+		if v, ok := stored["security_scenario"]; ok && !s.Config.Fixed["security_scenario"] {
+			value = v
+		} else {
 			value = s.Config.SecurityScenario
 		}
 		known, until = true, time.Now().Add(time.Second)
