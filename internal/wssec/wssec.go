@@ -14,6 +14,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/avouch/avouch/internal/identity"
+	"github.com/avouch/avouch/internal/safexml"
 	"github.com/avouch/avouch/internal/storage"
 )
 
@@ -133,7 +134,7 @@ func parseTimestamp(el *etree.Element) (*Timestamp, error) {
 			if haveCreated {
 				return nil, fail(FaultInvalidSecurity, "Timestamp has more than one Created")
 			}
-			t, err := ParseTime(c.Text())
+			t, err := ParseTime(safexml.Text(c))
 			if err != nil {
 				return nil, fail(FaultInvalidSecurity, "Timestamp Created is not a valid dateTime")
 			}
@@ -142,7 +143,7 @@ func parseTimestamp(el *etree.Element) (*Timestamp, error) {
 			if !ts.Expires.IsZero() {
 				return nil, fail(FaultInvalidSecurity, "Timestamp has more than one Expires")
 			}
-			t, err := ParseTime(c.Text())
+			t, err := ParseTime(safexml.Text(c))
 			if err != nil {
 				return nil, fail(FaultInvalidSecurity, "Timestamp Expires is not a valid dateTime")
 			}
@@ -167,13 +168,13 @@ func parseUsernameToken(el *etree.Element) (*UsernameToken, error) {
 			if haveUser {
 				return nil, fail(FaultInvalidSecurityToken, "UsernameToken has more than one Username")
 			}
-			ut.Username, haveUser = strings.TrimSpace(c.Text()), true
+			ut.Username, haveUser = strings.TrimSpace(safexml.Text(c)), true
 		case c.Tag == "Password" && c.NamespaceURI() == NSWSSE:
 			if havePassword {
 				return nil, fail(FaultInvalidSecurityToken, "UsernameToken has more than one Password")
 			}
 			havePassword = true
-			ut.Password = c.Text()
+			ut.Password = safexml.Text(c)
 			switch typ := strings.TrimSpace(c.SelectAttrValue("Type", "")); typ {
 			case "", PasswordText: // no Type means PasswordText (UsernameToken Profile 1.1 §3.1)
 			case PasswordDigest:
@@ -188,7 +189,7 @@ func parseUsernameToken(el *etree.Element) (*UsernameToken, error) {
 			if enc := c.SelectAttrValue("EncodingType", Base64Binary); enc != Base64Binary {
 				return nil, fail(FaultUnsupportedSecurityToken, "unsupported Nonce EncodingType %q", enc)
 			}
-			n, err := base64.StdEncoding.DecodeString(strings.TrimSpace(c.Text()))
+			n, err := base64.StdEncoding.DecodeString(strings.TrimSpace(safexml.Text(c)))
 			if err != nil || len(n) == 0 {
 				return nil, fail(FaultInvalidSecurityToken, "Nonce is not valid base64")
 			}
@@ -197,7 +198,7 @@ func parseUsernameToken(el *etree.Element) (*UsernameToken, error) {
 			if ut.CreatedRaw != "" {
 				return nil, fail(FaultInvalidSecurityToken, "UsernameToken has more than one Created")
 			}
-			ut.CreatedRaw = c.Text()
+			ut.CreatedRaw = safexml.Text(c)
 			t, err := ParseTime(ut.CreatedRaw)
 			if err != nil {
 				return nil, fail(FaultInvalidSecurityToken, "UsernameToken Created is not a valid dateTime")

@@ -1,6 +1,7 @@
 package wssec
 
 import (
+	"github.com/avouch/avouch/internal/safexml"
 	"testing"
 	"time"
 )
@@ -47,5 +48,26 @@ func TestFreshnessRules(t *testing.T) {
 				t.Fatalf("code %s", err.(*Error).Code)
 			}
 		})
+	}
+}
+
+// A comment (or processing instruction) inside a UsernameToken field must not
+// cut the value short: the whole text comes through, as a parser must read it.
+func TestUsernameTokenFieldsKeepTheirWholeText(t *testing.T) {
+	doc, err := safexml.Parse([]byte(`<wsse:Security xmlns:wsse="`+NSWSSE+`" xmlns:wsu="`+NSWSU+`"><wsse:UsernameToken>`+
+		`<wsse:Username>ad<!-- x -->min<?pi?>@corp</wsse:Username><wsse:Password>Se<!---->cret</wsse:Password>`+
+		`</wsse:UsernameToken><wsu:Timestamp><wsu:Created>2026-11-22T<!---->16:22:20Z</wsu:Created></wsu:Timestamp></wsse:Security>`), safexml.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Parse(doc.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.UsernameToken.Username != "admin@corp" || h.UsernameToken.Password != "Secret" {
+		t.Fatalf("got %q / %q", h.UsernameToken.Username, h.UsernameToken.Password)
+	}
+	if want := time.Date(2026, 11, 22, 16, 22, 20, 0, time.UTC); !h.Timestamp.Created.Equal(want) {
+		t.Fatalf("Created %v", h.Timestamp.Created)
 	}
 }
