@@ -1,6 +1,8 @@
 package safexml
 
 import (
+	"github.com/avouch/avouch/internal/xmlns"
+
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -83,7 +85,7 @@ type parser struct {
 	doc      *etree.Document
 	maxDepth int
 	stack    []openElement
-	ns       nsStack
+	ns       xmlns.Stack
 	attrs    []rawAttr    // scratch, reused per start tag
 	oneAttr  []etree.Attr // scratch of capacity 1, see startTag
 	rootSeen bool
@@ -292,7 +294,7 @@ func splitQName(q string) (prefix, local string, ok bool) {
 }
 
 func (p *parser) lookup(prefix string) (string, bool) {
-	if uri, ok := p.ns.lookup(prefix); ok {
+	if uri, ok := p.ns.Lookup(prefix); ok {
 		return uri, true
 	}
 	if prefix == "xml" {
@@ -359,7 +361,7 @@ func (p *parser) startTag(i int) (int, error) {
 
 	// Namespace declarations first: they apply to the element's own name and
 	// attributes.
-	mark := p.ns.mark()
+	mark := p.ns.Mark()
 	for _, a := range attrs {
 		var prefix string
 		switch {
@@ -385,7 +387,7 @@ func (p *parser) startTag(i int) (int, error) {
 		case prefix != "" && a.value == "":
 			return 0, malformed("namespace prefix undeclared (XML 1.1 only)", a.off)
 		}
-		p.ns.push(prefix, a.value)
+		p.ns.Push(prefix, a.value)
 	}
 	prefix, _, ok := splitQName(qname)
 	if !ok || prefix == "xmlns" {
@@ -460,7 +462,7 @@ func (p *parser) startTag(i int) (int, error) {
 	}
 	p.rootSeen = true
 	if empty {
-		p.ns.popTo(mark)
+		p.ns.PopTo(mark)
 		return j, nil
 	}
 	p.stack = append(p.stack, openElement{el: el, qname: qname, nsMark: mark})
@@ -485,7 +487,7 @@ func (p *parser) endTag(i int) (int, error) {
 	if top.qname != name {
 		return 0, malformed("mismatched end tag", i)
 	}
-	p.ns.popTo(top.nsMark)
+	p.ns.PopTo(top.nsMark)
 	p.stack = p.stack[:len(p.stack)-1]
 	return j + 1, nil
 }

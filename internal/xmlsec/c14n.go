@@ -1,6 +1,8 @@
 package xmlsec
 
 import (
+	"github.com/avouch/avouch/internal/xmlns"
+
 	"errors"
 	"fmt"
 	"slices"
@@ -115,9 +117,9 @@ type canon struct {
 	incl        []string
 	inclDefault bool
 	buf         []byte
-	scope       nsStack     // declarations in the document
-	rendered    nsStack     // declarations in the output
-	nsOut       []nsBinding // scratch: declarations to render on one element
+	scope       xmlns.Stack // declarations in the document
+	rendered    xmlns.Stack // declarations in the output
+	nsOut       []nsDecl    // scratch: declarations to render on one element
 	attrs       []sortAttr  // scratch: attributes of one element
 }
 
@@ -126,9 +128,9 @@ func (c *canon) declare(el *etree.Element) {
 	for _, a := range el.Attr {
 		switch {
 		case a.Space == "" && a.Key == "xmlns":
-			c.scope.push("", a.Value)
+			c.scope.Push("", a.Value)
 		case a.Space == "xmlns":
-			c.scope.push(a.Key, a.Value)
+			c.scope.Push(a.Key, a.Value)
 		}
 	}
 }
@@ -176,14 +178,14 @@ func (c *canon) considerNS(prefix string, utilized bool) error {
 			return nil
 		}
 	}
-	uri, ok := c.scope.lookup(prefix)
+	uri, ok := c.scope.Lookup(prefix)
 	if !ok && prefix != "" {
 		if utilized {
 			return fmt.Errorf("%w: namespace prefix %q is not declared", ErrC14N, prefix)
 		}
 		return nil // an InclusiveNamespaces prefix not in scope here
 	}
-	have, ok := c.rendered.lookup(prefix)
+	have, ok := c.rendered.Lookup(prefix)
 	if prefix == "" && !ok {
 		// No default namespace rendered yet: the empty one is in effect.
 		have, ok = "", true
@@ -191,7 +193,7 @@ func (c *canon) considerNS(prefix string, utilized bool) error {
 	if ok && have == uri {
 		return nil
 	}
-	c.nsOut = append(c.nsOut, nsBinding{prefix: prefix, uri: uri})
+	c.nsOut = append(c.nsOut, nsDecl{prefix: prefix, uri: uri})
 	return nil
 }
 
@@ -202,7 +204,7 @@ func (c *canon) element(el *etree.Element) error {
 	if len(c.buf) > maxCanonicalSize {
 		return fmt.Errorf("%w: output larger than %d bytes", ErrC14N, maxCanonicalSize)
 	}
-	scopeMark, renderedMark := c.scope.mark(), c.rendered.mark()
+	scopeMark, renderedMark := c.scope.Mark(), c.rendered.Mark()
 	c.declare(el)
 
 	// Namespace axis: visibly utilized prefixes, then the PrefixList ones.
@@ -232,9 +234,9 @@ func (c *canon) element(el *etree.Element) error {
 			}
 		}
 	}
-	slices.SortFunc(c.nsOut, func(a, b nsBinding) int { return strings.Compare(a.prefix, b.prefix) })
+	slices.SortFunc(c.nsOut, func(a, b nsDecl) int { return strings.Compare(a.prefix, b.prefix) })
 	for _, n := range c.nsOut {
-		c.rendered.push(n.prefix, n.uri)
+		c.rendered.Push(n.prefix, n.uri)
 	}
 
 	// Attributes sort by namespace URI, then local name.
@@ -249,7 +251,7 @@ func (c *canon) element(el *etree.Element) error {
 		case a.Space == "xml":
 			uri = nsXML
 		default:
-			uri, _ = c.scope.lookup(a.Space)
+			uri, _ = c.scope.Lookup(a.Space)
 		}
 		c.attrs = append(c.attrs, sortAttr{uri, a.Key, a})
 	}
@@ -307,8 +309,8 @@ func (c *canon) element(el *etree.Element) error {
 	c.buf = append(c.buf, "</"...)
 	c.qname(el.Space, el.Tag)
 	c.buf = append(c.buf, '>')
-	c.scope.popTo(scopeMark)
-	c.rendered.popTo(renderedMark)
+	c.scope.PopTo(scopeMark)
+	c.rendered.PopTo(renderedMark)
 	return nil
 }
 
@@ -371,3 +373,6 @@ func (c *canon) attrValue(s string) {
 	}
 	c.buf = append(c.buf, s[last:]...)
 }
+
+// nsDecl is a namespace declaration to render.
+type nsDecl struct{ prefix, uri string }

@@ -1,4 +1,7 @@
-package xmlsec
+// Package xmlns keeps the XML namespace declarations in scope while a
+// document is walked: the parser (safexml) and the canonicaliser (xmlsec)
+// share it.
+package xmlns
 
 // nsBinding binds prefix to uri; prev is the index of the binding of the
 // same prefix it shadows, or -1.
@@ -7,18 +10,18 @@ type nsBinding struct {
 	prev        int
 }
 
-// nsStack holds the namespace declarations in scope, innermost last. Lookup
+// Stack holds the namespace declarations in scope, innermost last. Lookup
 // scans the few bindings of ordinary documents and switches to a map past
-// nsStackSmall bindings, so a hostile document with thousands of
+// stackSmall bindings, so a hostile document with thousands of
 // declarations in scope costs O(1) per lookup, not O(declarations).
-type nsStack struct {
+type Stack struct {
 	b   []nsBinding
 	top map[string]int // prefix -> index in b of its innermost binding
 }
 
-const nsStackSmall = 16
+const stackSmall = 16
 
-func (s *nsStack) index(prefix string) int {
+func (s *Stack) index(prefix string) int {
 	if s.top != nil {
 		if i, ok := s.top[prefix]; ok {
 			return i
@@ -33,19 +36,19 @@ func (s *nsStack) index(prefix string) int {
 	return -1
 }
 
-func (s *nsStack) lookup(prefix string) (string, bool) {
+func (s *Stack) Lookup(prefix string) (string, bool) {
 	if i := s.index(prefix); i >= 0 {
 		return s.b[i].uri, true
 	}
 	return "", false
 }
 
-func (s *nsStack) push(prefix, uri string) {
+func (s *Stack) Push(prefix, uri string) {
 	s.b = append(s.b, nsBinding{prefix, uri, s.index(prefix)})
 	switch {
 	case s.top != nil:
 		s.top[prefix] = len(s.b) - 1
-	case len(s.b) > nsStackSmall:
+	case len(s.b) > stackSmall:
 		s.top = make(map[string]int, 2*len(s.b))
 		for i, b := range s.b {
 			s.top[b.prefix] = i
@@ -53,10 +56,10 @@ func (s *nsStack) push(prefix, uri string) {
 	}
 }
 
-func (s *nsStack) mark() int { return len(s.b) }
+func (s *Stack) Mark() int { return len(s.b) }
 
-// popTo removes the bindings pushed since mark m.
-func (s *nsStack) popTo(m int) {
+// PopTo removes the bindings pushed since mark m.
+func (s *Stack) PopTo(m int) {
 	if s.top != nil {
 		for i := len(s.b) - 1; i >= m; i-- {
 			if b := s.b[i]; b.prev < 0 {
