@@ -5,7 +5,7 @@ STATICCHECK_VERSION := v0.8.2
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 FUZZTIME    ?= 10s
 
-.PHONY: all build run check tools vet staticcheck test bench fuzz clean
+.PHONY: all build run check tools vet staticcheck test fuzz-short bench fuzz clean
 
 all: build
 
@@ -20,7 +20,7 @@ run: build
 
 # Installs missing test tools (as root: apt/npm), then runs every test with
 # external tools required: a missing tool fails here instead of skipping.
-check: tools vet staticcheck test
+check: tools vet staticcheck test fuzz-short
 
 tools:
 	bash scripts/install-test-tools.sh
@@ -44,6 +44,10 @@ test:
 BENCH_DURATION ?= 15s
 bench:
 	bash scripts/bench.sh $(BENCH_DURATION)
+
+# Every fuzz target for a few seconds (FUZZTIME, default 5s); part of check.
+fuzz-short:
+	bash scripts/fuzz-short.sh
 
 # Long fuzz runs (make check runs none; see docs/SECURITY.md when it exists).
 fuzz:

@@ -71,6 +71,10 @@ type Config struct {
 	LockoutWindow      Duration `yaml:"lockout_window" help:"window for counting failed logins"`
 	CredentialCacheTTL Duration `yaml:"credential_cache_ttl" help:"how long a verified password is cached (0 = off)"`
 	ShutdownTimeout    Duration `yaml:"shutdown_timeout" help:"how long SIGTERM waits for requests in flight"`
+	ReadHeaderTimeout  Duration `yaml:"read_header_timeout" help:"how long a client may take to send request headers (slow clients are cut off)"`
+	ReadTimeout        Duration `yaml:"read_timeout" help:"how long a client may take to send a whole request"`
+	WriteTimeout       Duration `yaml:"write_timeout" help:"how long writing a response may take"`
+	IdleTimeout        Duration `yaml:"idle_timeout" help:"how long an idle keep-alive connection stays open"`
 	RateLimitPerIP     int      `yaml:"rate_limit_per_ip" help:"requests per second one client address may make to protocol endpoints (0 = off)"`
 	RateLimitPerUser   int      `yaml:"rate_limit_per_user" help:"token requests per second one user may make (0 = off)"`
 	RateLimitBurst     int      `yaml:"rate_limit_burst" help:"burst above the per-second rates"`
@@ -176,6 +180,10 @@ func Defaults() Config {
 		LockoutWindow:       Duration(15 * time.Minute),
 		CredentialCacheTTL:  Duration(60 * time.Second),
 		ShutdownTimeout:     Duration(15 * time.Second),
+		ReadHeaderTimeout:   Duration(10 * time.Second),
+		ReadTimeout:         Duration(30 * time.Second),
+		WriteTimeout:        Duration(30 * time.Second),
+		IdleTimeout:         Duration(120 * time.Second),
 		RateLimitPerIP:      0,
 		RateLimitPerUser:    0,
 		RateLimitBurst:      50,
@@ -214,6 +222,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.AllowedRoles) == 0 {
 		errs = append(errs, errors.New("allowed_roles must name at least one role (or *)"))
+	}
+	if c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("read_header_timeout, read_timeout, write_timeout and idle_timeout must be positive"))
 	}
 	if c.MaxBodyBytes < 4096 || c.MaxXMLDepth < 16 {
 		errs = append(errs, errors.New("max_body_bytes must be ≥ 4096 and max_xml_depth ≥ 16"))

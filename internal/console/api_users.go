@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/avouch/avouch/internal/sts"
 	"net/http"
 	"sort"
 	"strings"
@@ -466,7 +467,7 @@ func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
 }
 
 // BuiltInClaims are the claim URIs the token core resolves by itself.
-var BuiltInClaims []string
+var BuiltInClaims = sts.KnownClaims()
 
 func (h *Handler) listClaims(w http.ResponseWriter, r *http.Request) error {
 	all, err := h.o.Store.ListSettings(r.Context())

@@ -338,7 +338,7 @@ func (p *parser) startTag(i int) (int, error) {
 			return 0, malformed("missing whitespace before attribute", k)
 		}
 		if len(attrs) == MaxAttrs {
-			return 0, fmt.Errorf("%w: more than %d attributes on one element (offset %d)", ErrTooLarge, MaxAttrs, k)
+			return 0, fmt.Errorf("%w: more than %d (offset %d)", ErrTooManyAttributes, MaxAttrs, k)
 		}
 		n, err := p.name(k)
 		if err != nil {

@@ -63,10 +63,13 @@ const MaxAttrs = 256
 // offset; use errors.Is to classify. Their messages never quote the input,
 // so they are safe to return to clients.
 var (
-	ErrDoctype   = errors.New("xml: DOCTYPE and other <! declarations are not allowed")
-	ErrTooDeep   = errors.New("xml: elements nested too deeply")
-	ErrTooLarge  = errors.New("xml: document too large")
-	ErrMalformed = errors.New("xml: malformed document")
+	ErrDoctype  = errors.New("xml: DOCTYPE and other <! declarations are not allowed")
+	ErrTooDeep  = errors.New("xml: elements nested too deeply")
+	ErrTooLarge = errors.New("xml: document too large")
+	// ErrTooManyAttributes: an element has more than MaxAttrs attributes (a
+	// structural limit, not a size one: the body may be small).
+	ErrTooManyAttributes = errors.New("xml: too many attributes on one element")
+	ErrMalformed         = errors.New("xml: malformed document")
 )
 
 // Parse parses data as one XML document under lim. It never panics and uses

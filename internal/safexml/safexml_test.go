@@ -98,8 +98,8 @@ func TestParseSizeLimit(t *testing.T) {
 		b.WriteString(`=""`)
 	}
 	b.WriteString("/>")
-	if _, err := Parse([]byte(b.String()), DefaultLimits); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("more than MaxAttrs attributes: got %v, want ErrTooLarge", err)
+	if _, err := Parse([]byte(b.String()), DefaultLimits); !errors.Is(err, ErrTooManyAttributes) || errors.Is(err, ErrTooLarge) {
+		t.Fatalf("more than MaxAttrs attributes: got %v, want ErrTooManyAttributes (not a size error)", err)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/avouch/avouch/internal/console"
-	"github.com/avouch/avouch/internal/sts"
 	"github.com/avouch/avouch/internal/wstrust"
 )
 
@@ -18,7 +17,6 @@ import (
 func (s *Server) mountConsole(mux *http.ServeMux, trust *wstrust.Handler) error {
 	tracer := console.NewTracer()
 	trust.Tracer = tracer
-	console.BuiltInClaims = sts.KnownClaims()
 	h := console.New(console.Options{
 		Store:      s.Store,
 		Box:        s.Box,

@@ -67,6 +67,8 @@ func Parse(data []byte, lim safexml.Limits) (*Envelope, error) {
 			return nil, SenderFault("DTDs are not allowed in SOAP messages")
 		case errors.Is(err, safexml.ErrTooDeep):
 			return nil, SenderFault("XML nesting too deep")
+		case errors.Is(err, safexml.ErrTooManyAttributes):
+			return nil, SenderFault("too many attributes on one element")
 		default:
 			return nil, SenderFault("malformed XML")
 		}
