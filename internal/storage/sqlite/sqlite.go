@@ -53,6 +53,11 @@ type Store struct {
 	w   *sql.DB // the single writer connection
 	r   *sql.DB // query-only readers
 	now func() time.Time
+
+	// Statements of the token-issue hot path, prepared once: modernc's
+	// driver otherwise parses the SQL on every call.
+	getUser     *sql.Stmt
+	insertToken *sql.Stmt
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -108,7 +113,22 @@ func open(path string, steps []migration) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s.r = r
+	if err := s.prepare(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+func (s *Store) prepare() error {
+	var err error
+	if s.getUser, err = s.r.Prepare(selectUser + ` WHERE name = ?`); err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	if s.insertToken, err = s.w.Prepare(insertTokenSQL); err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	return nil
 }
 
 // openPool opens a pool on the file and checks that a connection works.
@@ -145,6 +165,11 @@ func openPool(abs string, readOnly bool) (*sql.DB, error) {
 
 // Close releases both pools. Writes that returned are already in the file.
 func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.getUser, s.insertToken} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
 	var errR error
 	if s.r != nil {
 		errR = s.r.Close()

@@ -92,7 +92,7 @@ func digestArg(b []byte) any {
 
 // GetUser returns the user called name (case-sensitive).
 func (s *Store) GetUser(ctx context.Context, name string) (storage.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, selectUser+` WHERE name = ?`, name))
+	u, err := scanUser(s.getUser.QueryRowContext(ctx, name))
 	if err != nil {
 		return storage.User{}, notFound(err, "get user")
 	}
