@@ -237,7 +237,14 @@ func (s *Server) Serve(ctx context.Context, ready func(baseURL string)) error {
 			return fmt.Errorf("TLS key: %w", err)
 		}
 		hs.TLSConfig = &tls.Config{
-			MinVersion:   tls.VersionTLS12,
+			MinVersion: tls.VersionTLS12,
+			// TLS 1.2 only with forward-secret AEAD suites (TLS 1.3 suites
+			// are not configurable and all qualify).
+			CipherSuites: []uint16{
+				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+			},
 			Certificates: []tls.Certificate{{Certificate: [][]byte{kp.Cert.Raw}, PrivateKey: kp.Signer, Leaf: kp.Cert}},
 		}
 		s.configureClientAuth(hs.TLSConfig)
