@@ -34,6 +34,8 @@ type Endpoint struct {
 	// TransportBinding policy, and msal only considers https addresses.
 	URL   string
 	Trust Trust
+	// Scenario is the endpoint's security scenario (see WSDLOptions).
+	Scenario string
 	// Name names the endpoint's port, and after it its binding
 	// (Name+"Soap12Binding") and policy (Name+"Policy"). Default:
 	// "SecurityTokenService13" or "SecurityTokenService2005"; a name already
@@ -63,7 +65,11 @@ func MEX(o MEXOptions) []byte {
 }
 
 func mexDefinitions(o MEXOptions) []byte {
-	d := docData{Documentation: "avouch WS-Trust Security Token Service endpoints. " + authDoc}
+	scenario := ""
+	if len(o.Endpoints) > 0 {
+		scenario = o.Endpoints[0].Scenario
+	}
+	d := docData{Documentation: "avouch WS-Trust Security Token Service endpoints. " + authDocFor(alternatives(scenario))}
 	profiles := map[Trust]*profileData{}
 	taken := map[string]bool{}
 	for _, ep := range o.Endpoints {
@@ -82,7 +88,7 @@ func mexDefinitions(o MEXOptions) []byte {
 			name = "SecurityTokenService" + prof.Name
 		}
 		name = uniqueName(taken, name)
-		d.Policies = append(d.Policies, policyData{ID: name + "Policy", TLS: isHTTPS(ep.URL), SP: prof.SP})
+		d.Policies = append(d.Policies, policyData{ID: name + "Policy", TLS: isHTTPS(ep.URL), SP: prof.SP, Alternatives: alternatives(ep.Scenario)})
 		d.Bindings = append(d.Bindings, bindingData{Name: name + "Soap12Binding", Profile: prof, PolicyID: name + "Policy", SOAP: "soap12"})
 		d.Ports = append(d.Ports, portData{Name: name, Binding: name + "Soap12Binding", SOAP: "soap12", Address: ep.URL})
 	}

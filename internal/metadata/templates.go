@@ -100,18 +100,34 @@ const wsdlText = `{{define "wsdl"}}<wsdl:definitions name="SecurityTokenService"
 //     Claiming signed supporting tokens there would promise protection that
 //     does not exist (and msal rightly ignores such an endpoint).
 //
+// One wsp:All per alternative of the security scenario in force
+// (security_scenario): a UsernameToken as above; an X.509 token that
+// endorses (signs) the message; mutual TLS as an HttpsToken that requires a
+// client certificate.
+//
 // No IncludeTimestamp: the server checks a Timestamp when one is sent but
 // does not require it (unless require_timestamp is set, which a client
 // learns from the fault).
-const policyText = `{{define "policy"}}{{$sp := .SP.Prefix}}  <wsp:Policy wsu:Id="{{.ID}}">
+const policyText = `{{define "policy"}}{{$sp := .SP.Prefix}}{{$p := .}}  <wsp:Policy wsu:Id="{{.ID}}">
     <wsp:ExactlyOne>
+{{- range .Alternatives}}
       <wsp:All>
-{{- if .TLS}}
+{{- if or $p.TLS .MTLS}}
         <{{$sp}}:TransportBinding>
           <wsp:Policy>
             <{{$sp}}:TransportToken>
               <wsp:Policy>
-                <{{$sp}}:HttpsToken{{if .SP.ClientCertAttr}} RequireClientCertificate="false"{{end}}/>
+{{- if $p.SP.ClientCertAttr}}
+                <{{$sp}}:HttpsToken RequireClientCertificate="{{.MTLS}}"/>
+{{- else if .MTLS}}
+                <{{$sp}}:HttpsToken>
+                  <wsp:Policy>
+                    <{{$sp}}:RequireClientCertificate/>
+                  </wsp:Policy>
+                </{{$sp}}:HttpsToken>
+{{- else}}
+                <{{$sp}}:HttpsToken/>
+{{- end}}
               </wsp:Policy>
             </{{$sp}}:TransportToken>
             <{{$sp}}:AlgorithmSuite>
@@ -126,23 +142,39 @@ const policyText = `{{define "policy"}}{{$sp := .SP.Prefix}}  <wsp:Policy wsu:Id
             </{{$sp}}:Layout>
           </wsp:Policy>
         </{{$sp}}:TransportBinding>
-        <{{$sp}}:{{.SP.SignedTokens}}>
+{{- end}}
+{{- if .UT}}
+{{- if $p.TLS}}
+        <{{$sp}}:{{$p.SP.SignedTokens}}>
 {{- else}}
         <{{$sp}}:SupportingTokens>
 {{- end}}
           <wsp:Policy>
-            <{{$sp}}:UsernameToken {{$sp}}:IncludeToken="{{.SP.NS}}/IncludeToken/AlwaysToRecipient">
+            <{{$sp}}:UsernameToken {{$sp}}:IncludeToken="{{$p.SP.NS}}/IncludeToken/AlwaysToRecipient">
               <wsp:Policy>
                 <{{$sp}}:WssUsernameToken10/>
               </wsp:Policy>
             </{{$sp}}:UsernameToken>
           </wsp:Policy>
-{{- if .TLS}}
-        </{{$sp}}:{{.SP.SignedTokens}}>
+{{- if $p.TLS}}
+        </{{$sp}}:{{$p.SP.SignedTokens}}>
 {{- else}}
         </{{$sp}}:SupportingTokens>
 {{- end}}
+{{- end}}
+{{- if .X509}}
+        <{{$sp}}:EndorsingSupportingTokens>
+          <wsp:Policy>
+            <{{$sp}}:X509Token {{$sp}}:IncludeToken="{{$p.SP.NS}}/IncludeToken/AlwaysToRecipient">
+              <wsp:Policy>
+                <{{$sp}}:WssX509V3Token10/>
+              </wsp:Policy>
+            </{{$sp}}:X509Token>
+          </wsp:Policy>
+        </{{$sp}}:EndorsingSupportingTokens>
+{{- end}}
       </wsp:All>
+{{- end}}
     </wsp:ExactlyOne>
   </wsp:Policy>{{end}}`
 

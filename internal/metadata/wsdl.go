@@ -58,6 +58,43 @@ type WSDLOptions struct {
 	Trust Trust
 	// Bindings are the SOAP bindings described (default both).
 	Bindings Bindings
+	// Scenario is the security scenario the endpoint enforces, as in the
+	// security_scenario setting: methods usernametoken, x509, mutual-tls
+	// joined by + (all required), alternatives separated by | or ,.
+	// Empty means usernametoken.
+	Scenario string
+}
+
+// alternative is one way to authenticate in a policy.
+type alternative struct{ UT, X509, MTLS bool }
+
+// alternatives parses a scenario; unknown methods are left out (the server
+// refuses such a scenario anyway).
+func alternatives(scenario string) []alternative {
+	if strings.TrimSpace(scenario) == "" {
+		scenario = "usernametoken"
+	}
+	var out []alternative
+	for _, alt := range strings.FieldsFunc(scenario, func(r rune) bool { return r == '|' || r == ',' }) {
+		var a alternative
+		for _, m := range strings.Split(alt, "+") {
+			switch strings.TrimSpace(m) {
+			case "usernametoken":
+				a.UT = true
+			case "x509":
+				a.X509 = true
+			case "mutual-tls":
+				a.MTLS = true
+			}
+		}
+		if a.UT || a.X509 || a.MTLS {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		out = []alternative{{UT: true}}
+	}
+	return out
 }
 
 // Namespaces used in the documents. They are exported because the tests of
@@ -188,9 +225,10 @@ type (
 		Msg      string // prefix of the profile's message names
 	}
 	policyData struct {
-		ID  string
-		TLS bool
-		SP  securityPolicy
+		ID           string
+		TLS          bool
+		SP           securityPolicy
+		Alternatives []alternative
 	}
 	bindingData struct {
 		Name     string
@@ -217,9 +255,9 @@ type (
 func WSDL(o WSDLOptions) []byte {
 	prof := &profileData{trustProfile: profileOf(o.Trust), PortType: "SecurityTokenService"}
 	d := docData{
-		Documentation: "avouch WS-Trust " + o.Trust.String() + " Security Token Service. " + authDoc,
+		Documentation: "avouch WS-Trust " + o.Trust.String() + " Security Token Service. " + authDocFor(alternatives(o.Scenario)),
 		Profiles:      []*profileData{prof},
-		Policies:      []policyData{{ID: policyID, TLS: isHTTPS(o.EndpointURL), SP: prof.SP}},
+		Policies:      []policyData{{ID: policyID, TLS: isHTTPS(o.EndpointURL), SP: prof.SP, Alternatives: alternatives(o.Scenario)}},
 	}
 	d.SecurityPolicies = []securityPolicy{prof.SP}
 	bindings := o.Bindings
@@ -241,10 +279,26 @@ func WSDL(o WSDLOptions) []byte {
 	return append([]byte(xmlDecl), render(d)...)
 }
 
-const (
-	xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
-	authDoc = "Requests are authenticated with a WS-Security UsernameToken (PasswordText, or PasswordDigest where the user allows it)."
-)
+const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
+
+// authDocFor says in words how callers authenticate.
+func authDocFor(alts []alternative) string {
+	var parts []string
+	for _, a := range alts {
+		var m []string
+		if a.UT {
+			m = append(m, "a WS-Security UsernameToken (PasswordText, or PasswordDigest where the user allows it)")
+		}
+		if a.X509 {
+			m = append(m, "an X.509 signature over the Body and Timestamp")
+		}
+		if a.MTLS {
+			m = append(m, "a TLS client certificate")
+		}
+		parts = append(parts, strings.Join(m, " and "))
+	}
+	return "Requests are authenticated with " + strings.Join(parts, ", or with ") + "."
+}
 
 // render executes the WSDL template; the result has no XML declaration, so
 // that it can also be embedded in a MEX MetadataSection.

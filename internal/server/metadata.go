@@ -23,16 +23,25 @@ const (
 
 // adfsEndpoints are the ADFS "usernamemixed" endpoints: each path fixes its
 // WS-Trust version (and with it its WSDL and policy), as ADFS's do.
-// certificatemixed/certificatetransport need client-certificate and
-// X.509-token authentication and are not mounted.
+// The usernamemixed pair takes a UsernameToken, certificatemixed an
+// X.509-signed request, certificatetransport a client certificate over TLS
+// (the TLS listener asks for one only while security_scenario includes
+// mutual-tls: docs/AUTHENTICATION.md). The MEX lists the usernamemixed pair,
+// which is what MEX clients (msal) use.
 var adfsEndpoints = []struct {
-	path    string
-	version wstrust.Version
-	trust   metadata.Trust
-	name    string // port name in the MEX document
+	path     string
+	version  wstrust.Version
+	trust    metadata.Trust
+	name     string // port name in the MEX document
+	scenario string // the fixed security scenario of the path
+	inMEX    bool
 }{
-	{adfsTrust13Path, wstrust.V13, metadata.Trust13, "UsernameMixed13"},
-	{adfsTrust2005Path, wstrust.V2005, metadata.Trust2005, "UsernameMixed2005"},
+	{adfsTrust13Path, wstrust.V13, metadata.Trust13, "UsernameMixed13", "usernametoken", true},
+	{adfsTrust2005Path, wstrust.V2005, metadata.Trust2005, "UsernameMixed2005", "usernametoken", true},
+	{"/adfs/services/trust/13/certificatemixed", wstrust.V13, metadata.Trust13, "CertificateMixed13", "x509", false},
+	{"/adfs/services/trust/2005/certificatemixed", wstrust.V2005, metadata.Trust2005, "CertificateMixed2005", "x509", false},
+	{"/adfs/services/trust/13/certificatetransport", wstrust.V13, metadata.Trust13, "CertificateTransport13", "mutual-tls", false},
+	{"/adfs/services/trust/2005/certificatetransport", wstrust.V2005, metadata.Trust2005, "CertificateTransport2005", "mutual-tls", false},
 }
 
 // mountMetadata adds the ADFS-compatible endpoints and the metadata documents
@@ -42,9 +51,13 @@ func (s *Server) mountMetadata(mux *http.ServeMux, endpoint func(versions []wstr
 	cfg := s.Config
 	for _, ep := range adfsEndpoints {
 		h := endpoint([]wstrust.Version{ep.version}, cfg.ADFSDefaultNamespace)
+		// Each path fixes its policy: a copy of the security processor
+		// whose scenario is the path's, whatever the server-wide one.
+		scenario := ep.scenario
+		h.Security = h.Security.WithScenario(scenario)
 		trust := ep.trust
 		h.WSDL = func(endpointURL string) []byte {
-			return metadata.WSDL(metadata.WSDLOptions{EndpointURL: s.publicEndpoint(endpointURL), Trust: trust})
+			return metadata.WSDL(metadata.WSDLOptions{EndpointURL: s.publicEndpoint(endpointURL), Trust: trust, Scenario: scenario})
 		}
 		mux.Handle(ep.path, h)
 	}
@@ -56,15 +69,18 @@ func (s *Server) mountMetadata(mux *http.ServeMux, endpoint func(versions []wstr
 		base := s.baseURL(r)
 		var o metadata.MEXOptions
 		for _, ep := range adfsEndpoints {
-			o.Endpoints = append(o.Endpoints, metadata.Endpoint{URL: base + ep.path, Trust: ep.trust, Name: ep.name})
+			if ep.inMEX {
+				o.Endpoints = append(o.Endpoints, metadata.Endpoint{URL: base + ep.path, Trust: ep.trust, Name: ep.name, Scenario: ep.scenario})
+			}
 		}
 		return o
 	}})
 	mux.Handle(stsMEXPath, &metadata.MEXHandler{Limits: limits, Options: func(r *http.Request) metadata.MEXOptions {
 		addr := s.baseURL(r) + stsPaths[0]
+		scenario := s.scenario()
 		return metadata.MEXOptions{Endpoints: []metadata.Endpoint{
-			{URL: addr, Trust: metadata.Trust13, Name: "SecurityTokenService13"},
-			{URL: addr, Trust: metadata.Trust2005, Name: "SecurityTokenService2005"},
+			{URL: addr, Trust: metadata.Trust13, Name: "SecurityTokenService13", Scenario: scenario},
+			{URL: addr, Trust: metadata.Trust2005, Name: "SecurityTokenService2005", Scenario: scenario},
 		}}
 	}})
 	mux.HandleFunc(federationMetadataPath, s.serveFederationMetadata)

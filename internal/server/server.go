@@ -50,6 +50,9 @@ type Server struct {
 
 	metrics *metrics
 	audit   *auditor
+	// scenario returns the security_scenario in force (re-read at most once
+	// a second); metadata states it.
+	scenario func() string
 
 	// reloadMu serialises reloadRuntime (the watcher and the admin API both
 	// call it) and guards the fingerprints below.
@@ -136,9 +139,10 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 			if cfg.PublicURL != "" {
 				endpoint = strings.TrimRight(cfg.PublicURL, "/") + endpointPath(endpoint)
 			}
-			return metadata.WSDL(metadata.WSDLOptions{EndpointURL: endpoint})
+			return metadata.WSDL(metadata.WSDLOptions{EndpointURL: endpoint, Scenario: s.scenario()})
 		},
 	}
+	s.scenario = s.scenarioSource()
 	s.ConfigureCallerAuth(trust.Security)
 	mux := http.NewServeMux()
 	for _, p := range stsPaths {

@@ -43,7 +43,10 @@ func (s *Server) configureClientAuth(c *tls.Config) {
 // Replay store and reads only the scenario stored in the database.
 func (s *Server) ConfigureCallerAuth(p *wssec.Processor) {
 	p.Certs, p.Users = s.Store, s.Store
-	p.Scenario = s.scenarioSource()
+	if s.scenario == nil {
+		s.scenario = s.scenarioSource()
+	}
+	p.Scenario = s.scenario
 }
 
 // scenarioSource returns the security_scenario in force, re-read at most

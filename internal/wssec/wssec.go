@@ -249,6 +249,15 @@ type Processor struct {
 	scenario scenarioCache
 }
 
+// WithScenario returns a processor like p whose scenario is fixed (an
+// endpoint whose path fixes its policy, as ADFS's do).
+func (p *Processor) WithScenario(scenario string) *Processor {
+	return &Processor{Auth: p.Auth, Replay: p.Replay, Skew: p.Skew, MaxAge: p.MaxAge,
+		RequireTimestamp: p.RequireTimestamp, Now: p.Now, Certs: p.Certs, Users: p.Users,
+		Scenario: func() string { return scenario }, SignatureAlgorithms: p.SignatureAlgorithms,
+		DigestAlgorithms: p.DigestAlgorithms}
+}
+
 // CheckTimestamp applies the freshness rules to a Timestamp.
 func (p *Processor) CheckTimestamp(ts *Timestamp, now time.Time) error {
 	if ts.Created.After(now.Add(p.Skew)) {
