@@ -19,6 +19,7 @@ const rpUsage = `usage:
                 [--name N] [--encrypt] [--data-encryption aes256-cbc|aes128-gcm|…] [--key-transport rsa-oaep-mgf1p|rsa-oaep-sha256]
                 [--token-type saml2.0|saml1.1] [--lifetime 10m] [--signature-algorithm rsa-sha256] [--nameid-format URI]
                 [--claim URI]... [--claim-map LOCAL=RP]... [--key-type Bearer|SymmetricKey|PublicKey]...
+                [--delegate CALLER=SUBJECT[,SUBJECT...]]...
   avouch rp list
   avouch rp remove NAME
 (each also takes --data-dir / --database)
@@ -44,7 +45,7 @@ func rpAdd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var data dataFlags
 	data.register(fs)
-	var endpoints, patterns, claims, claimMap, keyTypes multiFlag
+	var endpoints, patterns, claims, claimMap, keyTypes, delegations multiFlag
 	var t registry.Token
 	var lifetime time.Duration
 	name := fs.String("name", "", "service provider name (default: derived from the first endpoint)")
@@ -65,10 +66,19 @@ func rpAdd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&claims, "claim", "claim URI always included (repeatable)")
 	fs.Var(&claimMap, "claim-map", "LOCAL-URI=RP-URI rename (repeatable)")
 	fs.Var(&keyTypes, "key-type", "allowed key type (repeatable; default all)")
+	fs.Var(&delegations, "delegate", "CALLER=SUBJECT[,SUBJECT...]: CALLER may get tokens for this RP ActAs/OnBehalfOf those subjects (* wildcards; repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	t.Lifetime, t.AllowedKeyTypes = registry.Duration(lifetime), keyTypes
+	for _, d := range delegations {
+		caller, subjects, ok := strings.Cut(d, "=")
+		if !ok || caller == "" || subjects == "" {
+			fmt.Fprintf(stderr, "avouch rp add: --delegate %q must be CALLER=SUBJECT[,SUBJECT...]\n", d)
+			return 2
+		}
+		t.Delegation = append(t.Delegation, registry.DelegationRule{Caller: caller, Subjects: strings.Split(subjects, ",")})
+	}
 	mapping, err := pairs(claimMap, "--claim-map")
 	if err != nil {
 		fmt.Fprintln(stderr, "avouch rp add:", err)
