@@ -5,22 +5,18 @@
 package cluster
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/avouch/avouch/internal/client"
+	"github.com/avouch/avouch/internal/testutil/avouchtest"
 	"github.com/avouch/avouch/internal/testutil/pgtest"
 )
 
@@ -31,60 +27,27 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "avouch")
-	if out, err := exec.Command("go", "build", "-o", binary, "../../cmd/avouch").CombinedOutput(); err != nil {
-		panic(string(out))
-	}
 	defer os.RemoveAll(dir)
+	if binary, err = avouchtest.Build(dir); err != nil {
+		panic(err)
+	}
 	pgtest.Main(m)
 }
 
-type node struct {
-	base string
-	cmd  *exec.Cmd
-}
+type node struct{ base string }
 
 func env(dbURL, masterKey string) []string {
-	return append(os.Environ(), "AVOUCH_DATABASE="+dbURL, "AVOUCH_MASTER_KEY="+masterKey, "AVOUCH_ADMIN_PASSWORD=admin-pw")
+	return []string{"AVOUCH_DATABASE=" + dbURL, "AVOUCH_MASTER_KEY=" + masterKey}
 }
 
 func startNode(t *testing.T, dbURL, masterKey string) *node {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--plain-http")
-	cmd.Env = env(dbURL, masterKey)
-	out, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`listening on (http://\S+)`)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
-	select {
-	case base := <-found:
-		return &node{base: base, cmd: cmd}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("node did not start: %s", stderr.String())
-	}
-	return nil
+	return &node{base: avouchtest.Start(t, binary, t.TempDir(), env(dbURL, masterKey)).Base}
 }
 
 func cli(t *testing.T, dbURL, masterKey string, args ...string) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = env(dbURL, masterKey)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("avouch %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	avouchtest.CLI(t, binary, env(dbURL, masterKey), args...)
 }
 
 func TestTwoNodesOnOnePostgreSQL(t *testing.T) {

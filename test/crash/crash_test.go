@@ -6,25 +6,22 @@
 package crash
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite"
 
 	"github.com/avouch/avouch/internal/client"
+	"github.com/avouch/avouch/internal/testutil/avouchtest"
 	"github.com/avouch/avouch/internal/testutil/pgtest"
 )
 
@@ -35,57 +32,25 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "avouch")
-	if out, err := exec.Command("go", "build", "-o", binary, "../../cmd/avouch").CombinedOutput(); err != nil {
-		panic(string(out))
-	}
 	defer os.RemoveAll(dir)
+	if binary, err = avouchtest.Build(dir); err != nil {
+		panic(err)
+	}
 	pgtest.Main(m)
 }
 
 type node struct {
 	url string
-	cmd *exec.Cmd
+	p   *avouchtest.Process
 }
 
 func start(t *testing.T, dataDir string, env ...string) *node {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--plain-http")
-	cmd.Env = append(append(os.Environ(), "AVOUCH_ADMIN_PASSWORD=admin-pw"), env...)
-	out, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`listening on (http://\S+)`)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1] + "/services/sts"
-			}
-		}
-	}()
-	select {
-	case u := <-found:
-		n := &node{url: u, cmd: cmd}
-		t.Cleanup(func() { n.kill() })
-		return n
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("node did not start: %s", stderr.String())
-	}
-	return nil
+	p := avouchtest.Start(t, binary, dataDir, env)
+	return &node{url: p.STS(), p: p}
 }
 
-func (n *node) kill() {
-	if n.cmd.ProcessState == nil {
-		_ = n.cmd.Process.Signal(syscall.SIGKILL)
-		_ = n.cmd.Wait()
-	}
-}
+func (n *node) kill() { n.p.Kill() }
 
 // seen is what the client observed: tokens issued, and cancels that
 // succeeded.

@@ -4,14 +4,9 @@
 package ldap
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +14,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/avouch/avouch/internal/client"
+	"github.com/avouch/avouch/internal/testutil/avouchtest"
 	"github.com/avouch/avouch/internal/testutil/slapdtest"
 )
 
@@ -29,9 +25,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "avouch")
-	if out, err := exec.Command("go", "build", "-o", binary, "../../cmd/avouch").CombinedOutput(); err != nil {
-		panic(string(out))
+	if binary, err = avouchtest.Build(dir); err != nil {
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -40,41 +35,12 @@ func TestMain(m *testing.M) {
 
 func run(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(binary, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("avouch %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return avouchtest.CLI(t, binary, nil, args...)
 }
 
 func serve(t *testing.T, dataDir string) string {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--plain-http")
-	cmd.Env = append(os.Environ(), "AVOUCH_ADMIN_PASSWORD=admin-pw")
-	out, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`listening on (http://\S+)`)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
-	select {
-	case base := <-found:
-		return base + "/services/sts"
-	case <-time.After(20 * time.Second):
-		t.Fatalf("serve did not start: %s", stderr.String())
-	}
-	return ""
+	return avouchtest.Start(t, binary, dataDir, nil).STS()
 }
 
 const (
