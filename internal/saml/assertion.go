@@ -122,8 +122,8 @@ func (w el) text(name, v string) {
 // Build20 writes and signs a SAML 2.0 assertion with bearer confirmation.
 func (s *Signer) Build20(a *Assertion) ([]byte, error) {
 	var head, tail bytes.Buffer
-	head.Grow(256)
-	tail.Grow(1024 + 128*len(a.Attributes))
+	head.Grow(512)
+	tail.Grow(2048 + 256*len(a.Attributes))
 	w := el{b: &head, prefix: "saml2:"}
 	if a.DefaultNS {
 		w.prefix = ""
@@ -265,7 +265,7 @@ func splitClaimURI(uri string) (ns, name string) {
 // signature is the last child, as the SAML 1.1 schema requires.
 func (s *Signer) Build11(a *Assertion) ([]byte, error) {
 	var head bytes.Buffer
-	head.Grow(1400 + 128*len(a.Attributes))
+	head.Grow(2048 + 320*len(a.Attributes))
 	w := el{b: &head, prefix: "saml:"}
 	if a.DefaultNS {
 		w.prefix = ""

@@ -164,7 +164,7 @@ func render(v Version, outs []*outcome, collection bool) []byte {
 	size := 512
 	for _, o := range outs {
 		if o.token != nil {
-			size += len(o.token.XML) + 1500
+			size += len(o.token.XML) + 3000
 		}
 	}
 	b.Grow(size)
