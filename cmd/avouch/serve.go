@@ -39,6 +39,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	err = srv.Serve(ctx, func(base string) {
 		fmt.Fprintf(stdout, "avouch %s listening on %s\n", version, base)
 		fmt.Fprintf(stdout, "  WS-Trust endpoint: %s/services/sts   (WSDL: %s/services/sts?wsdl)\n", base, base)
+		fmt.Fprintf(stdout, "  web console:       %s/console/   (log in as admin)\n", base)
+		fmt.Fprintf(stdout, "  passive STS:       %s/passivests\n", base)
 		fmt.Fprintf(stdout, "  data directory:    %s\n", cfg.DataDir)
 		fmt.Fprintf(stdout, "  try it:            avouch client issue --url %s/services/sts --user admin --password '…'%s\n",
 			base, map[bool]string{true: "", false: " --insecure"}[cfg.PlainHTTP])
