@@ -304,3 +304,25 @@ func TestHolderOfKeyPublicKeyCarriesTheClientsCertificate(t *testing.T) {
 		t.Fatalf("PublicKey without UseKey: %v", err)
 	}
 }
+
+// A relying party's own token lifetime applies to renewals too, not only to
+// the first issue.
+func TestRenewalUsesTheRelyingPartysLifetime(t *testing.T) {
+	rs := newRPServer(t, &registry.ServiceProvider{Name: "long", WSTrust: &registry.WSTrust{Endpoints: []string{"urn:long"},
+		Token: registry.Token{Lifetime: registry.Duration(20 * time.Minute)}}})
+	_, tok, err := rs.issue(t, client.Options{AppliesTo: "urn:long"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkToken(t, rs.testServer, tok, tokenExpectations{subjectOneOf: []string{"alice"}, audience: "urn:long", lifetime: 20 * time.Minute})
+	o := &client.Options{URL: rs.URL + "/services/sts", User: "alice", Password: "Alice#pw1"}
+	_, rstr, err := client.Lifecycle(context.Background(), http.DefaultClient, o, "Renew", tok, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := client.ExtractToken(rstr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkToken(t, rs.testServer, renewed, tokenExpectations{subjectOneOf: []string{"alice"}, audience: "urn:long", lifetime: 20 * time.Minute})
+}

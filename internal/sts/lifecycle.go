@@ -185,11 +185,15 @@ func (s *Service) Renew(ctx context.Context, req *RenewRequest) (*Token, error) 
 	if req.AppliesTo != "" && (len(r.data.Audiences) == 0 || r.data.Audiences[0] != req.AppliesTo) {
 		return nil, errorf(CodeInvalidRequest, "AppliesTo does not match the token's audience")
 	}
-	notBefore, notOnOrAfter, err := s.lifetime(cfg, cfg.DefaultLifetime, now, req.Created, req.Expires)
+	ts, err := s.settingsFor(cfg, &r.data)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := s.build(ctx, r.record.Type, r.record.ID, now, notBefore, notOnOrAfter, &r.data)
+	notBefore, notOnOrAfter, err := s.lifetime(cfg, ts.lifetime, now, req.Created, req.Expires)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := s.mint(ctx, ts, r.record.Type, r.record.ID, now, notBefore, notOnOrAfter, &r.data)
 	if err != nil {
 		return nil, err
 	}
@@ -220,14 +224,11 @@ func firstOr(s []string) string {
 	return ""
 }
 
-// build re-mints a token from its record with the relying party's current
-// settings (renewal and transformation).
-func (s *Service) build(ctx context.Context, tokenType, id string, now, notBefore, notOnOrAfter time.Time, d *tokenRecord) (*Token, error) {
-	ts, err := s.resolveRP(s.cfg.Load(), firstOr(d.Audiences), d.Passive)
-	if err != nil {
-		return nil, err
-	}
-	return s.mint(ctx, ts, tokenType, id, now, notBefore, notOnOrAfter, d)
+// settingsFor resolves the relying party of a recorded token: renewals and
+// transformations use its current settings (lifetime, algorithms,
+// encryption), as a fresh Issue would.
+func (s *Service) settingsFor(cfg *Config, d *tokenRecord) (*tokenSettings, error) {
+	return s.resolveRP(cfg, firstOr(d.Audiences), d.Passive)
 }
 
 // Validate reports whether a token is valid, or transforms a valid token
@@ -255,12 +256,16 @@ func (s *Service) Validate(ctx context.Context, req *ValidateRequest) (*Validati
 	}
 	cfg := s.cfg.Load()
 	now := s.now().UTC().Truncate(time.Millisecond)
+	ts, err := s.settingsFor(cfg, &r.data)
+	if err != nil {
+		return nil, err
+	}
 	// The new token lives no longer than the one it was derived from.
-	expires := now.Add(cfg.DefaultLifetime)
+	expires := now.Add(ts.lifetime)
 	if r.record.ExpiresAt.Before(expires) {
 		expires = r.record.ExpiresAt
 	}
-	tok, err := s.build(ctx, req.TokenType, saml.NewID(), now, now, expires, &r.data)
+	tok, err := s.mint(ctx, ts, req.TokenType, saml.NewID(), now, now, expires, &r.data)
 	if err != nil {
 		return nil, err
 	}
