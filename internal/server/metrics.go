@@ -22,7 +22,10 @@ type metrics struct {
 	faults   map[string]*atomic.Int64 // code
 	tokens   map[string]*atomic.Int64 // op|type
 	limited  atomic.Int64
-	start    time.Time
+	// auditDropped reads the auditor's count of events dropped because its
+	// queue was full.
+	auditDropped func() int64
+	start        time.Time
 }
 
 var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
@@ -138,6 +141,11 @@ func (m *metrics) write(w io.Writer) {
 	fmt.Fprintln(w, "# HELP avouch_rate_limited_total Requests refused by rate limits.")
 	fmt.Fprintln(w, "# TYPE avouch_rate_limited_total counter")
 	fmt.Fprintf(w, "avouch_rate_limited_total %d\n", m.limited.Load())
+	if m.auditDropped != nil {
+		fmt.Fprintln(w, "# HELP avouch_audit_events_dropped_total Issuance audit events dropped because the audit queue was full.")
+		fmt.Fprintln(w, "# TYPE avouch_audit_events_dropped_total counter")
+		fmt.Fprintf(w, "avouch_audit_events_dropped_total %d\n", m.auditDropped())
+	}
 	fmt.Fprintln(w, "# HELP avouch_uptime_seconds Seconds since the process started.")
 	fmt.Fprintln(w, "# TYPE avouch_uptime_seconds gauge")
 	fmt.Fprintf(w, "avouch_uptime_seconds %g\n", time.Since(m.start).Seconds())

@@ -47,6 +47,7 @@ func TestMetricsCountRequestsFaultsAndTokens(t *testing.T) {
 		`avouch_http_requests_total{endpoint="/services/sts",status="200"} 4`,
 		`avouch_http_requests_total{endpoint="/services/sts",status="500"} 1`,
 		`avouch_http_request_duration_seconds_count{endpoint="/services/sts"} 5`,
+		`avouch_audit_events_dropped_total 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

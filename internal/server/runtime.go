@@ -113,7 +113,7 @@ func (s *Server) reloadRuntime(ctx context.Context) error {
 	}
 	s.signing.Store(kp)
 	s.lastSettings = fingerprint(stored)
-	s.lastSigningKey = signingFingerprint(certs)
+	s.lastSigningCerts = signingFingerprint(certs)
 	return nil
 }
 
@@ -133,7 +133,7 @@ func signingFingerprint(certs []*x509.Certificate) string {
 func (s *Server) changed(stored map[string]string, certs []*x509.Certificate) bool {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	return fingerprint(stored) != s.lastSettings || signingFingerprint(certs) != s.lastSigningKey
+	return fingerprint(stored) != s.lastSettings || signingFingerprint(certs) != s.lastSigningCerts
 }
 
 // watchRuntime polls the stored settings and the active signing key.

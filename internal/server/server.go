@@ -56,10 +56,10 @@ type Server struct {
 
 	// reloadMu serialises reloadRuntime (the watcher and the admin API both
 	// call it) and guards the fingerprints below.
-	reloadMu       sync.Mutex
-	lastSettings   [32]byte
-	lastSigningKey string
-	lastUserStores [32]byte
+	reloadMu         sync.Mutex
+	lastSettings     [32]byte
+	lastSigningCerts string // fingerprint of every stored signing certificate
+	lastUserStores   [32]byte
 }
 
 // Paths of the SOAP endpoint: ours and WSO2's, so existing clients keep working.
@@ -115,6 +115,7 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	}
 	s.metrics = newMetrics()
 	s.audit = newAuditor(s.Store)
+	s.metrics.auditDropped = s.audit.dropped.Load
 	s.Core.OnIssue = func(op string, p *sts.Principal, t *sts.Token) {
 		s.metrics.token(op, t.Type)
 		s.audit.token(op, p, t, s.now())
