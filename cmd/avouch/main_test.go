@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/avouch/avouch/internal/client"
+	"github.com/avouch/avouch/internal/testutil/avouchtest"
 )
 
 var binary string
@@ -36,58 +35,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	base string
-	out  *bytes.Buffer
-	done chan error
-}
-
 // startServe runs `avouch serve` on a free loopback port and waits for its
 // "listening on" line.
-func startServe(t *testing.T, dataDir string) *proc {
+func startServe(t *testing.T, dataDir string) *avouchtest.Process {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--plain-http")
-	cmd.Env = append(os.Environ(), "AVOUCH_ADMIN_PASSWORD=admin-pw")
-	stdout, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, out: &bytes.Buffer{}, done: make(chan error, 1)}
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	go func() { p.done <- cmd.Wait() }()
-	re := regexp.MustCompile(`listening on (http://\S+)`)
-	deadline := time.After(15 * time.Second)
-	for p.base == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("serve exited: %s", stderr.String())
-			}
-			p.out.WriteString(l + "\n")
-			if m := re.FindStringSubmatch(l); m != nil {
-				p.base = m[1]
-			}
-		case <-deadline:
-			t.Fatal("serve did not start")
-		}
-	}
-	go func() {
-		for l := range lines {
-			p.out.WriteString(l + "\n")
-		}
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return p
+	return avouchtest.Start(t, binary, dataDir, nil)
 }
 
 func runCLI(t *testing.T, args ...string) string {
@@ -106,7 +58,7 @@ func TestAUserAddedWhileTheServerRunsCanGetATokenWithinASecond(t *testing.T) {
 	deadline := time.Now().Add(time.Second)
 	for {
 		_, _, tok, err := client.Issue(context.Background(), http.DefaultClient,
-			&client.Options{URL: p.base + "/services/sts", User: "erin", Password: "Erin#pw1"})
+			&client.Options{URL: p.Base + "/services/sts", User: "erin", Password: "Erin#pw1"})
 		if err == nil && len(tok) > 0 {
 			break
 		}
@@ -116,7 +68,7 @@ func TestAUserAddedWhileTheServerRunsCanGetATokenWithinASecond(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// The CLI's own sample client prints the assertion.
-	out := runCLI(t, "client", "issue", "--url", p.base+"/services/sts", "--user", "erin", "--password", "Erin#pw1", "--saml", "1.1")
+	out := runCLI(t, "client", "issue", "--url", p.Base+"/services/sts", "--user", "erin", "--password", "Erin#pw1", "--saml", "1.1")
 	if !strings.HasPrefix(out, "<saml:Assertion") {
 		t.Fatalf("client printed %.200s", out)
 	}
@@ -129,13 +81,13 @@ func TestAUserAddedWhileTheServerRunsCanGetATokenWithinASecond(t *testing.T) {
 func TestSIGTERMDrainsARequestInFlightThenStops(t *testing.T) {
 	dir := t.TempDir()
 	p := startServe(t, dir)
-	env, ctype, err := client.BuildIssue(&client.Options{URL: p.base + "/services/sts", User: "admin", Password: "admin-pw"})
+	env, ctype, err := client.BuildIssue(&client.Options{URL: p.Base + "/services/sts", User: "admin", Password: "admin-pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Send the headers and half the body, then SIGTERM, then the rest: a
 	// draining server answers the request before it stops.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.Base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +98,7 @@ func TestSIGTERMDrainsARequestInFlightThenStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -161,15 +113,14 @@ func TestSIGTERMDrainsARequestInFlightThenStops(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "RequestedSecurityToken") {
 		t.Fatalf("in-flight request got %d: %.200s", resp.StatusCode, body)
 	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("serve exited with %v", err)
-		}
-	case <-time.After(10 * time.Second):
+	err, exited := p.Wait(10 * time.Second)
+	if !exited {
 		t.Fatal("serve did not stop after SIGTERM")
 	}
-	if !strings.Contains(p.out.String(), "avouch stopped") {
-		t.Fatalf("no stop message: %s", p.out.String())
+	if err != nil {
+		t.Fatalf("serve exited with %v", err)
+	}
+	if !strings.Contains(p.Stdout(), "avouch stopped") {
+		t.Fatalf("no stop message: %s", p.Stdout())
 	}
 }

@@ -56,10 +56,11 @@ type Process struct {
 	Base string
 	Cmd  *exec.Cmd
 
-	mu     sync.Mutex
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-	done   chan struct{}
+	mu      sync.Mutex
+	stdout  bytes.Buffer
+	stderr  bytes.Buffer
+	done    chan struct{}
+	waitErr error // the exit status, once done is closed
 }
 
 var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
@@ -82,10 +83,14 @@ func Start(t testing.TB, binary, dataDir string, env []string, extra ...string) 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.Kill)
 	found := make(chan string, 1)
+	read := make(chan struct{})
+	// Wait only after the output has been read to EOF: os/exec's Wait closes
+	// the pipe, and calling it early can lose the last lines.
+	go func() { <-read; p.waitErr = cmd.Wait(); close(p.done) }()
 	go func() {
+		defer close(read)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			line := sc.Text()
@@ -122,7 +127,18 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
-// Stdout and Stderr return what the process printed so far.
+// Wait waits up to timeout for the process to exit and returns its exit
+// error (nil for status 0); ok is false when it is still running.
+func (p *Process) Wait(timeout time.Duration) (err error, ok bool) {
+	select {
+	case <-p.done:
+		return p.waitErr, true
+	case <-time.After(timeout):
+		return nil, false
+	}
+}
+
+// Stdout returns what the process printed on standard output so far.
 func (p *Process) Stdout() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stdout.String() }
 
 // Stderr returns what the process printed on standard error so far.
