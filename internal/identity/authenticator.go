@@ -195,21 +195,21 @@ func (a *Authenticator) VerifyPassword(ctx context.Context, login, password stri
 		}
 		return a.verifyExternal(ctx, st, name, password)
 	}
-	if !explicit && len(a.Stores()) > 0 {
-		// A name without a domain: PRIMARY first, then each store in order.
-		// A user found in a store is verified there only (no fall-through
-		// on a wrong password, so one domain cannot shadow another).
-		if _, err := a.store.GetUser(ctx, name); errors.Is(err, storage.ErrNotFound) {
-			for _, st := range a.Stores() {
-				if _, err := st.Lookup(ctx, name); err == nil {
-					return a.verifyExternal(ctx, st, name, password)
-				} else if errors.Is(err, ErrStoreUnavailable) {
-					return nil, err
-				}
+	u, name, err := a.lookup(ctx, login)
+	if errors.Is(err, ErrInvalidCredentials) && !explicit {
+		// A name without a domain that PRIMARY does not know: each store in
+		// order. A user found in a store is verified there only (no
+		// fall-through on a wrong password, so one domain cannot shadow
+		// another).
+		for _, st := range a.Stores() {
+			if _, err := st.Lookup(ctx, name); err == nil {
+				return a.verifyExternal(ctx, st, name, password)
+			} else if errors.Is(err, ErrStoreUnavailable) {
+				return nil, err
 			}
 		}
 	}
-	return a.verifyPrimary(ctx, login, password)
+	return a.verifyPrimary(ctx, u, name, err, password)
 }
 
 // verifyExternal checks a password against a secondary store. The
@@ -247,8 +247,9 @@ func (a *Authenticator) verifyExternal(ctx context.Context, st UserStore, name, 
 	return p, nil
 }
 
-func (a *Authenticator) verifyPrimary(ctx context.Context, login, password string) (*Principal, error) {
-	u, name, err := a.lookup(ctx, login)
+// verifyPrimary checks a password against the embedded store, given the
+// result of looking the user up there.
+func (a *Authenticator) verifyPrimary(ctx context.Context, u storage.User, name string, err error, password string) (*Principal, error) {
 	if errors.Is(err, ErrInvalidCredentials) {
 		_, _ = CheckPassword(dummyHash, password) // equal work for unknown users
 		return nil, a.fail(ctx, name)
