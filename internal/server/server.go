@@ -82,16 +82,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 
 func (s *Server) build(ctx context.Context, out io.Writer) error {
 	cfg := s.Config
-	km := &keys.Manager{Store: s.Store, Box: s.Box}
-	kp, err := km.Active(ctx, keys.PurposeSigning, keys.Algorithm(cfg.SigningKeyAlgorithm), "avouch token signing")
-	if err != nil {
-		return err
-	}
-	s.Signing = kp
 	if err := bootstrapAdmin(ctx, s.Store, out); err != nil {
 		return err
 	}
 	s.Core = sts.New(sts.Config{}, nil, s.Store, s.now)
+	// reloadRuntime loads (on the first start: generates) the signing key
+	// and applies the stored settings; every later reload does the same.
 	s.Registry = registry.New(s.Store)
 	if _, err := s.Registry.Reload(ctx); err != nil {
 		return fmt.Errorf("service providers: %w", err)
