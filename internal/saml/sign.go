@@ -54,11 +54,9 @@ func NewSigner(key crypto.Signer, cert *x509.Certificate, sigAlg, digestAlg stri
 	if _, err := hashFor(digestAlg); err != nil {
 		return nil, err
 	}
-	sigHash, err := sigHashFor(sigAlg)
-	if err != nil {
+	if _, err := sigHashFor(sigAlg); err != nil {
 		return nil, err
 	}
-	_ = sigHash
 	switch key.(type) {
 	case *rsa.PrivateKey:
 		if sigAlg == AlgECDSASHA256 {

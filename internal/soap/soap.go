@@ -144,11 +144,11 @@ func (e *Envelope) MustUnderstand(h *etree.Element) bool {
 	if mu != "1" && mu != "true" {
 		return false
 	}
-	return Targeted(e.Version, target)
+	return Targeted(target)
 }
 
 // Targeted reports whether a header's actor/role value addresses this node.
-func Targeted(v Version, target string) bool {
+func Targeted(target string) bool {
 	switch target {
 	case "", "http://schemas.xmlsoap.org/soap/actor/next",
 		"http://www.w3.org/2003/05/soap-envelope/role/next",

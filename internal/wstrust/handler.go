@@ -186,7 +186,7 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, env *soap.Envelop
 			}
 			continue
 		case ns == wssec.NSWSSE && hb.Tag == "Security":
-			if !soap.Targeted(env.Version, actorOf(env, hb)) {
+			if !soap.Targeted(actorOf(env, hb)) {
 				continue // addressed to another node
 			}
 			if security != nil {
