@@ -250,6 +250,22 @@ func (a *Authenticator) verifyExternal(ctx context.Context, st UserStore, name, 
 // verifyPrimary checks a password against the embedded store, given the
 // result of looking the user up there.
 func (a *Authenticator) verifyPrimary(ctx context.Context, u storage.User, name string, err error, password string) (*Principal, error) {
+	p, err := a.verifyPrimaryOnce(ctx, u, name, err, password)
+	if !errors.Is(err, ErrInvalidCredentials) || u.Name == "" {
+		return p, err
+	}
+	// u may come from the storage user cache and predate a change made by
+	// another process or node (a new password, re-enabling): refuse only
+	// after checking the stored record. Refusals are rare, so the extra
+	// read costs nothing on the hot path.
+	fresh, ferr := a.store.GetUser(storage.Uncached(ctx), u.Name)
+	if ferr != nil || fresh.Version == u.Version {
+		return p, err
+	}
+	return a.verifyPrimaryOnce(ctx, fresh, name, nil, password)
+}
+
+func (a *Authenticator) verifyPrimaryOnce(ctx context.Context, u storage.User, name string, err error, password string) (*Principal, error) {
 	if errors.Is(err, ErrInvalidCredentials) {
 		_, _ = CheckPassword(dummyHash, password) // equal work for unknown users
 		return nil, a.fail(ctx, name)

@@ -62,6 +62,11 @@ type Server struct {
 	lastUserStores   [32]byte
 }
 
+// userCacheTTL bounds how long a user changed by another process or node
+// (the CLI, a second server) may still be served from the in-memory user
+// cache; changes through this server are seen at once (docs/PERFORMANCE.md).
+const userCacheTTL = time.Second
+
 // Paths of the SOAP endpoint: ours and WSO2's, so existing clients keep working.
 var stsPaths = []string{"/services/sts", "/services/wso2carbon-sts"}
 
@@ -72,7 +77,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Config: cfg, Store: store, Box: box, Log: log, Now: time.Now}
+	s := &Server{Config: cfg, Box: box, Log: log, Now: time.Now}
+	s.Store = storage.CacheUsers(store, userCacheTTL, func() time.Time { return s.now() })
 	if err := s.build(ctx, out); err != nil {
 		store.Close()
 		return nil, err

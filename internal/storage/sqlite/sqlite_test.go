@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/avouch/avouch/internal/storage"
 	"github.com/avouch/avouch/internal/storage/conformance"
@@ -24,6 +25,14 @@ func open(t *testing.T, path string) *sqlite.Store {
 func TestConformance(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) storage.Storage {
 		return open(t, filepath.Join(t.TempDir(), "avouch.db"))
+	})
+}
+
+// TestConformanceThroughUserCache: the server wraps its store in
+// storage.CacheUsers; wrapped, it must still behave as a store.
+func TestConformanceThroughUserCache(t *testing.T) {
+	conformance.Run(t, func(t *testing.T) storage.Storage {
+		return storage.CacheUsers(open(t, filepath.Join(t.TempDir(), "avouch.db")), time.Minute, nil)
 	})
 }
 
