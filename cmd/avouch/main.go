@@ -60,6 +60,13 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(256 << 20)
 	}
+	// The live heap of a running STS is a few MB, so the default GOGC=100
+	// collects every few MB allocated — dozens of cycles a second under
+	// load, most of a core's tenth. 400 trades ~20 MB of heap for a quarter
+	// of that work (docs/PERFORMANCE.md). GOGC overrides it.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

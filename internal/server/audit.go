@@ -54,7 +54,7 @@ func (a *auditor) run(ctx context.Context, log func(msg string, args ...any)) {
 			for {
 				select {
 				case e := <-a.ch:
-					_ = a.store.AppendAudit(context.Background(), e)
+					_ = a.store.AppendAudit(context.WithoutCancel(ctx), e)
 				default:
 					return
 				}
@@ -79,7 +79,9 @@ func (a *auditor) run(ctx context.Context, log func(msg string, args ...any)) {
 			}
 			linger.Stop()
 			buf = batch
-			if err := a.store.AppendAudit(ctx, batch...); err != nil {
+			// WithoutCancel: the SQLite driver watches a cancellable context with a
+			// goroutine per statement.
+			if err := a.store.AppendAudit(context.WithoutCancel(ctx), batch...); err != nil {
 				log("audit write failed", "err", err, "events", len(batch))
 			}
 		}

@@ -225,12 +225,22 @@ type Response struct {
 	Namespaces [][2]string
 	Headers    [][]byte
 	Body       []byte
+	// WriteBody, when set, writes the body in place of Body: a front-end
+	// renders straight into the envelope instead of into a buffer of its
+	// own that is then copied.
+	WriteBody func(*bytes.Buffer)
 }
 
 // Render writes the envelope.
 func (r *Response) Render() []byte {
 	var b bytes.Buffer
 	b.Grow(len(r.Body) + 512)
+	r.AppendTo(&b)
+	return b.Bytes()
+}
+
+// AppendTo writes the envelope to b.
+func (r *Response) AppendTo(b *bytes.Buffer) {
 	b.WriteString(`<s:Envelope xmlns:s="`)
 	b.WriteString(r.Version.NS())
 	b.WriteByte('"')
@@ -250,9 +260,12 @@ func (r *Response) Render() []byte {
 		b.WriteString(`</s:Header>`)
 	}
 	b.WriteString(`<s:Body>`)
-	b.Write(r.Body)
+	if r.WriteBody != nil {
+		r.WriteBody(b)
+	} else {
+		b.Write(r.Body)
+	}
 	b.WriteString(`</s:Body></s:Envelope>`)
-	return b.Bytes()
 }
 
 // FaultBody renders f as the body content for its version.

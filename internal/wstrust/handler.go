@@ -1,13 +1,16 @@
 package wstrust
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -94,7 +97,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/soap+xml") {
 		guess = soap.V12
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.Limits.MaxBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, h.Limits.MaxBytes), r.ContentLength, h.Limits.MaxBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -121,11 +124,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	out := &soap.Response{Version: env.Version, Body: res.body}
-	out.Headers = responseHeaders(wsa, res.action)
+	out := &soap.Response{Version: env.Version, Headers: responseHeaders(wsa, res.action),
+		WriteBody: func(b *bytes.Buffer) { render(b, res.v, res.outs, res.collection) }}
+	buf := responseBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	buf.Grow(bodySize(res.outs) + 1024)
+	out.AppendTo(buf)
+	page := buf.Bytes()
+	defer func() {
+		if buf.Cap() <= maxPooledResponse {
+			responseBuffers.Put(buf)
+		}
+	}()
 	w.Header().Set("Content-Type", env.Version.ContentType())
+	// A known length spares the chunked framing and its extra write.
+	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out.Render())
+	_, _ = w.Write(page)
 	if tracing {
 		h.trace(r, body, w.(*traceWriter), res.caller, "")
 	}
@@ -149,12 +164,46 @@ func (h *Handler) trace(r *http.Request, req []byte, tw *traceWriter, caller, fa
 		Response: tw.buf, Status: tw.status, Fault: fault})
 }
 
-// result is a successful response: its body and wsa:Action.
-type result struct {
-	body   []byte
-	action string
-	caller string
+// readBody reads r to EOF into one allocation when the declared length
+// (bounded by max; r enforces the bound whatever is declared) is right,
+// instead of io.ReadAll's doubling from 512 bytes.
+func readBody(r io.Reader, declared, max int64) ([]byte, error) {
+	n := int64(512)
+	if declared > 0 && declared <= max {
+		n = declared + 1 // room to see EOF without growing
+	}
+	b := make([]byte, 0, n)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
+
+// result is a successful response: its outcomes and wsa:Action.
+type result struct {
+	v          Version
+	outs       []*outcome
+	collection bool
+	action     string
+	caller     string
+}
+
+// responseBuffers recycles response buffers: the envelope is written once,
+// sent, and dropped, so a pooled buffer saves an allocation of the whole
+// response (and the collector's work) per request. Buffers that grew past
+// maxPooledResponse (large batches) are left to the collector.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledResponse = 256 << 10
 
 func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 	if _, ok := r.URL.Query()["wsdl"]; ok && h.WSDL != nil {
@@ -244,7 +293,8 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, env *soap.Envelop
 		outs = append(outs, o)
 	}
 	collection := batch || (v == V13 && rt == Issue)
-	return &result{body: render(v, outs, collection), action: v.responseAction(rt, batch), caller: user.Domain + "/" + user.Name}, wsa, v, nil
+	return &result{v: v, outs: outs, collection: collection, action: v.responseAction(rt, batch),
+		caller: user.Domain + "/" + user.Name}, wsa, v, nil
 }
 
 // parseBody reads an RST, or an RSTC whose RSTs share one RequestType.
@@ -313,7 +363,10 @@ func (h *Handler) one(ctx context.Context, p *sts.Principal, rst *RST) (*outcome
 		if err != nil {
 			return nil, err
 		}
-		h.Log.LogAttrs(ctx, slog.LevelInfo, "token issued", slog.String("user", p.Name),
+		// Debug, not Info: at thousands of tokens a second a line each is a
+		// log flood and a write(2) per token; the audit log and the
+		// avouch_tokens_total metric already count every issuance.
+		h.Log.LogAttrs(ctx, slog.LevelDebug, "token issued", slog.String("user", p.Name),
 			slog.String("token_id", tok.ID), slog.String("type", tok.Type), slog.String("applies_to", tok.AppliesTo))
 		o.token = tok
 	case Renew:
@@ -322,7 +375,7 @@ func (h *Handler) one(ctx context.Context, p *sts.Principal, rst *RST) (*outcome
 		if err != nil {
 			return nil, err
 		}
-		h.Log.LogAttrs(ctx, slog.LevelInfo, "token renewed", slog.String("user", p.Name), slog.String("token_id", tok.ID))
+		h.Log.LogAttrs(ctx, slog.LevelDebug, "token renewed", slog.String("user", p.Name), slog.String("token_id", tok.ID))
 		o.token = tok
 	case Validate:
 		tt := ""
@@ -393,8 +446,10 @@ func (h *Handler) writeFault(w http.ResponseWriter, r *http.Request, sv soap.Ver
 	}
 	out := &soap.Response{Version: f.Version, Body: f.FaultBody()}
 	out.Headers = append(responseHeaders(wsa, faultAction), f.NotUnderstoodHeaders()...)
+	page := out.Render()
 	w.Header().Set("Content-Type", f.Version.ContentType())
+	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(f.Status())
-	_, _ = w.Write(out.Render())
+	_, _ = w.Write(page)
 	return f
 }

@@ -157,32 +157,35 @@ func (o *outcome) write(b *bytes.Buffer) {
 	w.close()
 }
 
-// render writes the response body for outcomes of one version: an RSTRC for
-// WS-Trust 1.3 Issue and every batch, a bare RSTR otherwise.
-func render(v Version, outs []*outcome, collection bool) []byte {
-	var b bytes.Buffer
+// bodySize estimates the rendered size of outs, to size a buffer once.
+func bodySize(outs []*outcome) int {
 	size := 512
 	for _, o := range outs {
 		if o.token != nil {
 			size += len(o.token.XML) + 3000
 		}
 	}
-	b.Grow(size)
+	return size
+}
+
+// render writes the response body for outcomes of one version: an RSTRC for
+// WS-Trust 1.3 Issue and every batch, a bare RSTR otherwise.
+func render(b *bytes.Buffer, v Version, outs []*outcome, collection bool) {
 	if collection {
 		b.WriteString(`<wst:RequestSecurityTokenResponseCollection xmlns:wst="` + string(v) + `">`)
 		for _, o := range outs {
-			o.write(&b)
+			o.write(b)
 		}
 		b.WriteString(`</wst:RequestSecurityTokenResponseCollection>`)
-		return b.Bytes()
+		return
 	}
 	// A bare RSTR declares wst itself.
 	var inner bytes.Buffer
+	inner.Grow(bodySize(outs))
 	outs[0].write(&inner)
 	const open = `<wst:RequestSecurityTokenResponse`
 	b.WriteString(open + ` xmlns:wst="` + string(v) + `"`)
 	b.Write(inner.Bytes()[len(open):])
-	return b.Bytes()
 }
 
 // tokenReference is the SecurityTokenReference to a SAML token by its ID

@@ -13,6 +13,7 @@ import (
 var tokensTests = []test{
 	{"a created token reads back unchanged with times in UTC", testTokenRoundTrip},
 	{"creating a token twice fails with ErrAlreadyExists", testTokenDuplicate},
+	{"concurrent creates all land; of two with one ID exactly one wins", testTokenCreateConcurrent},
 	{"getting a missing token fails with ErrNotFound", testTokenMissing},
 	{"UpdateToken applies the change and sets UpdatedAt", testTokenUpdate},
 	{"UpdateToken of a missing token fails with ErrNotFound", testTokenUpdateMissing},
@@ -92,6 +93,58 @@ func testTokenDuplicate(t *testing.T, s storage.Storage) {
 		t.Fatalf("GetToken: %v", err)
 	} else {
 		checkToken(t, got, first)
+	}
+}
+
+// testTokenCreateConcurrent: backends may group concurrent inserts into one
+// commit (SQLite does); a duplicate in a group must fail alone, and every
+// create that returned nil must be readable.
+func testTokenCreateConcurrent(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	const ids = 40
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		wins = map[string]int{}
+		errs []error
+	)
+	for i := range 2 * ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("c%02d", i%ids) // two goroutines per ID
+			tok := sampleToken(id, base)
+			tok.Subject = fmt.Sprintf("writer-%d", i)
+			err := s.CreateToken(ctx, tok)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins[id]++
+				wins[id+"/"+tok.Subject]++
+			case !errors.Is(err, storage.ErrAlreadyExists):
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("unexpected errors: %v", errs)
+	}
+	for i := range ids {
+		id := fmt.Sprintf("c%02d", i)
+		if wins[id] != 1 {
+			t.Errorf("%s: %d creates succeeded, want exactly 1", id, wins[id])
+			continue
+		}
+		got, err := s.GetToken(ctx, id)
+		if err != nil {
+			t.Errorf("GetToken(%s): %v", id, err)
+			continue
+		}
+		if wins[id+"/"+got.Subject] != 1 {
+			t.Errorf("%s holds %q, which is not the create that succeeded", id, got.Subject)
+		}
 	}
 }
 

@@ -14,12 +14,18 @@ func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) e
 		return nil
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
+		// Prepared once per batch: the server appends hundreds at a time,
+		// and the driver would otherwise compile the SQL for every row.
+		st, err := tx.PrepareContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("sqlite: append audit: %w", err)
+		}
+		defer st.Close()
 		for _, e := range events {
 			if e.Time.IsZero() {
 				e.Time = s.now()
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
-				toMicros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
+			_, err := st.ExecContext(ctx, toMicros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
 			if err != nil {
 				return fmt.Errorf("sqlite: append audit: %w", err)
 			}

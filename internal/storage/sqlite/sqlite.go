@@ -58,6 +58,8 @@ type Store struct {
 	// driver otherwise parses the SQL on every call.
 	getUser     *sql.Stmt
 	insertToken *sql.Stmt
+
+	tokenGroup tokenGroup // CreateToken's group commit
 }
 
 var _ storage.Storage = (*Store)(nil)
