@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -324,5 +325,34 @@ func verifyWithTools(t *testing.T, tok []byte, cert *x509.Certificate) {
 	samlsign := testutil.Tool(t, "samlsign")
 	if out, err := exec.Command(samlsign, "-c", certFile, "-f", tokFile).CombinedOutput(); err != nil {
 		t.Fatalf("samlsign refused the token: %v\n%s", err, out)
+	}
+}
+
+// TestNewID: an NCName with 128 random bits, unique, and ordered by time
+// (the token store relies on the order to append to its ID index).
+func TestNewID(t *testing.T) {
+	shape := regexp.MustCompile(`^_[0-9a-f]{44}$`)
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 2000 {
+		id := NewID()
+		if !shape.MatchString(id) {
+			t.Fatalf("NewID() = %q, want _ and 44 hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewID() repeated %q", id)
+		}
+		seen[id] = true
+		if prev != "" && id[:13] < prev[:13] {
+			t.Fatalf("time prefix went back: %q after %q", id, prev)
+		}
+		prev = id
+		if i%500 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	a, b := NewID(), NewID()
+	if a[13:] == b[13:] {
+		t.Fatal("random parts repeat")
 	}
 }

@@ -1,7 +1,9 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -86,5 +88,37 @@ func TestANewDatabaseFileIsPrivate(t *testing.T) {
 		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 			t.Errorf("%s has mode %v, want no access for group and others", filepath.Base(p), perm)
 		}
+	}
+}
+
+// TestCheckpointsRunOffTheRequestPath: the writer never checkpoints on its
+// own (wal_autocheckpoint 0), so the database file grows only if the
+// background checkpoints copy the WAL back while the store is open.
+func TestCheckpointsRunOffTheRequestPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "avouch.db")
+	s := open(t, path)
+	defer s.Close()
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	data := bytes.Repeat([]byte("x"), 2000)
+	for i := range 300 {
+		tok := storage.Token{ID: fmt.Sprintf("t%03d", i), Type: "t", Subject: "s", RelyingParty: "rp",
+			IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: data}
+		if err := s.CreateToken(t.Context(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for size() < before+300*2000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d bytes (%d before 600 kB of tokens): the WAL was not checkpointed", size(), before)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
