@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,76 +15,79 @@ import (
 // proof of issuance; the audit event adds who/which RP/when for operators
 // and may be lost in a crash, which is why it need not cost the request a
 // second synchronous write.
+//
+// Requests append to a buffer under a mutex; the writer drains it every
+// auditInterval in one transaction. Nothing wakes the writer per event: a
+// channel send to a waiting writer readies it for the only processor of a
+// pinned server, and the trace showed those wake-ups as the largest
+// scheduling delay of the request path.
 type auditor struct {
 	store   storage.Audit
-	ch      chan storage.AuditEvent
 	dropped atomic.Int64
+
+	mu      sync.Mutex
+	pending []storage.AuditEvent
 }
 
-// auditLinger bounds how long an event waits for others to share its write,
-// and so how much of the audit log a crash can lose; auditBatch bounds a
-// batch. At 5,000 tokens/s a batch is ~500 events: one transaction instead
-// of 500.
+// auditInterval bounds how long an event waits for its write, and so how
+// much of the audit log a crash can lose; auditMaxPending bounds memory
+// when the store cannot keep up (events beyond it are dropped and counted
+// in avouch_audit_events_dropped_total).
 const (
-	auditLinger = 100 * time.Millisecond
-	auditBatch  = 1024
+	auditInterval   = 100 * time.Millisecond
+	auditMaxPending = 65536
 )
 
 func newAuditor(st storage.Audit) *auditor {
-	return &auditor{store: st, ch: make(chan storage.AuditEvent, 4096)}
+	return &auditor{store: st}
 }
 
 func (a *auditor) token(op string, p *sts.Principal, t *sts.Token, now time.Time) {
 	e := storage.AuditEvent{Time: now.UTC(), Actor: p.Domain + "/" + p.Name, Action: "token." + op, Target: t.ID,
 		Detail: "type=" + t.Type + " rp=" + t.AppliesTo}
-	select {
-	case a.ch <- e:
-	default:
-		// Full: drop rather than slow token issuance down (the token record
-		// still proves the issuance); counted so operators see it.
-		a.dropped.Add(1)
+	a.mu.Lock()
+	if len(a.pending) < auditMaxPending {
+		a.pending = append(a.pending, e)
+		a.mu.Unlock()
+		return
 	}
+	a.mu.Unlock()
+	// Full: drop rather than slow token issuance down (the token record
+	// still proves the issuance); counted so operators see it.
+	a.dropped.Add(1)
+}
+
+// take swaps the pending events for spare (emptied) and returns them.
+func (a *auditor) take(spare []storage.AuditEvent) []storage.AuditEvent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	batch := a.pending
+	a.pending = spare[:0]
+	return batch
 }
 
 func (a *auditor) run(ctx context.Context, log func(msg string, args ...any)) {
-	var buf []storage.AuditEvent
+	t := time.NewTicker(auditInterval)
+	defer t.Stop()
+	var spare []storage.AuditEvent
 	for {
 		select {
 		case <-ctx.Done():
-			// Drain what is queued.
-			for {
-				select {
-				case e := <-a.ch:
-					_ = a.store.AppendAudit(context.WithoutCancel(ctx), e)
-				default:
-					return
-				}
-			}
-		case e := <-a.ch:
-			// Gather events for up to auditLinger: on one busy core the
-			// writer would otherwise wake for every event and pay a whole
-			// SQLite transaction per token, as much as the token record
-			// itself. Lingering makes it one transaction per batch.
-			batch := append(buf[:0], e)
-			linger := time.NewTimer(auditLinger)
-		fill:
-			for len(batch) < auditBatch {
-				select {
-				case e := <-a.ch:
-					batch = append(batch, e)
-				case <-linger.C:
-					break fill
-				case <-ctx.Done():
-					break fill
-				}
-			}
-			linger.Stop()
-			buf = batch
-			// WithoutCancel: the SQLite driver watches a cancellable context with a
-			// goroutine per statement.
+		case <-t.C:
+		}
+		batch := a.take(spare)
+		if len(batch) > 0 {
+			// WithoutCancel: the SQLite driver watches a cancellable context
+			// with a goroutine per statement; and the last batch is written
+			// after ctx is done.
 			if err := a.store.AppendAudit(context.WithoutCancel(ctx), batch...); err != nil {
 				log("audit write failed", "err", err, "events", len(batch))
 			}
+		}
+		clear(batch) // drop references to the events' strings
+		spare = batch
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }
