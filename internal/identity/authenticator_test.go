@@ -179,3 +179,32 @@ func TestPasswordHashesAreSaltedAndCheckable(t *testing.T) {
 		}
 	}
 }
+
+// TestNewPasswordFromAnotherProcessWorksAtOnceThroughTheUserCache: the
+// server reads users through storage.CacheUsers, which may serve a record
+// up to its TTL old. A password changed by another process (the CLI) must
+// still verify at once: a refusal is checked against the stored record.
+func TestNewPasswordFromAnotherProcessWorksAtOnceThroughTheUserCache(t *testing.T) {
+	_, st, box, clk := setup(t, Options{})
+	cached := storage.CacheUsers(st, time.Hour, clk.Now) // a TTL far longer than the test
+	a := NewAuthenticator(cached, box, Options{CacheTTL: time.Minute, LockoutThreshold: 3,
+		LockoutWindow: time.Minute, Now: clk.Now})
+	ctx := context.Background()
+	if _, err := a.VerifyPassword(ctx, "alice", "right"); err != nil {
+		t.Fatal(err)
+	}
+	// Behind the cache's back, as another process would.
+	newHash, _ := HashPassword("new")
+	if err := st.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
+		u.PasswordHash = newHash
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.VerifyPassword(ctx, "alice", "new"); err != nil {
+		t.Fatalf("the new password was refused while the cache held the old record: %v", err)
+	}
+	if _, err := a.VerifyPassword(ctx, "alice", "right"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("the old password still works after the refresh: %v", err)
+	}
+}
