@@ -27,9 +27,9 @@ done
 port=$((20000 + RANDOM % 20000))
 
 start_server() {
-  local log=$1
+  local log=$1; shift
   local t0; t0=$(date +%s%N)
-  GOMAXPROCS=1 taskset -c 0 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$port" --plain-http --log-format json >"$log" 2>&1 &
+  GOMAXPROCS=1 taskset -c 0 "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$port" --plain-http --log-format json "$@" >"$log" 2>&1 &
   SRV=$!
   until grep -q "listening on" "$log" 2>/dev/null; do sleep 0.005; done
   local t1; t1=$(date +%s%N)
@@ -60,6 +60,12 @@ bench --scenario issue-saml2 --concurrency 16 --rate "$half" --duration "$DUR"
 echo "== issue SAML 1.1, validate, renew (concurrency 8, $DUR each)"
 for sc in issue-saml11 validate renew; do bench --scenario "$sc" --concurrency 8 --duration "$DUR"; done
 echo "== RSS after the runs: $(rss_kb "$SRV") kB"
+kill "$SRV"; wait "$SRV" 2>/dev/null || true
+
+echo "== cold: argon2id on every request (--credential-cache-ttl 0), concurrency 4, $DUR"
+start_server "$DATA/serve-cold.log" --credential-cache-ttl 0
+bench --scenario issue-saml2 --concurrency 4 --duration "$DUR"
+echo "== RSS under cold load: $(rss_kb "$SRV") kB"
 kill "$SRV"; wait "$SRV" 2>/dev/null || true
 
 echo "== ECDSA P-256 signing key"

@@ -24,6 +24,8 @@ GOMAXPROCS=1 taskset -c 1 "$BIN" bench --url "http://127.0.0.1:$port/services/st
   --scenario issue-saml2 --concurrency 16 --rate "$RATE" --duration "$DUR" --json
 rc=$?
 echo "rss_kb end $(awk '/VmRSS/ {print $2}' /proc/$SRV/status)"
+# The WAL must stay bounded under steady writes (background checkpoints).
+echo "db_bytes $(stat -c %s "$DATA/avouch.db") wal_bytes $(stat -c %s "$DATA/avouch.db-wal" 2>/dev/null || echo 0)"
 kill "$SAMPLER" "$SRV"; wait "$SRV" 2>/dev/null || true
 rm -rf "$DATA"
 exit $rc

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -18,6 +19,7 @@ import (
 	"github.com/avouch/avouch/internal/client"
 	"github.com/avouch/avouch/internal/keys"
 	"github.com/avouch/avouch/internal/saml"
+	"github.com/avouch/avouch/internal/storage"
 )
 
 // lifecycleServer has alice (admin) and bob (admin, another user) and a
@@ -432,4 +434,27 @@ func TestBatchRequests(t *testing.T) {
 			t.Fatalf("fault %q: %.300s", got, r.Body)
 		}
 	})
+}
+
+// TestHousekeepingPurgesTokenRecordsPastTheirRenewWindow: records are kept
+// while a token may still be renewed (renew_window after expiry, plus an
+// hour of grace), then deleted, so the table does not grow forever.
+func TestHousekeepingPurgesTokenRecordsPastTheirRenewWindow(t *testing.T) {
+	ls := newLifecycleServer(t)
+	start := time.Now()
+	ls.Clock.Set(start)
+	tok := ls.issue("alice", "2.0", nil)
+	id := idOf(tok)
+	expires := start.Add(5 * time.Minute) // the default lifetime
+	window := ls.Core.Config().RenewWindow
+	ctx := t.Context()
+
+	ls.purge(ctx, expires.Add(window+tokenRecordGrace-time.Second))
+	if _, err := ls.Store.GetToken(ctx, id); err != nil {
+		t.Fatalf("record purged while still within its renew window and grace: %v", err)
+	}
+	ls.purge(ctx, expires.Add(window+tokenRecordGrace+time.Second))
+	if _, err := ls.Store.GetToken(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("record still there after its renew window and grace: %v", err)
+	}
 }

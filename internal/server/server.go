@@ -298,7 +298,12 @@ func displayAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// housekeeping purges expired nonces and token records periodically.
+// tokenRecordGrace is how long a token record is kept beyond the renew
+// window after its token expired.
+const tokenRecordGrace = time.Hour
+
+// housekeeping purges expired nonces, browser sessions and token records
+// periodically.
 func (s *Server) housekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -307,16 +312,28 @@ func (s *Server) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			now := s.now()
-			if _, err := s.Store.PurgeNonces(ctx, now); err != nil {
-				s.Log.Warn("purging nonces failed", "err", err)
-			}
-			if _, err := s.Store.DeleteSessionsExpiredBefore(ctx, now); err != nil {
-				s.Log.Warn("purging browser sessions failed", "err", err)
-			}
-			s.ConsoleHousekeeping(ctx)
+			s.purge(ctx, s.now())
 		}
 	}
+}
+
+// purge deletes what has expired by now: nonces, browser sessions, token
+// records past any use, and what the console keeps.
+func (s *Server) purge(ctx context.Context, now time.Time) {
+	if _, err := s.Store.PurgeNonces(ctx, now); err != nil {
+		s.Log.Warn("purging nonces failed", "err", err)
+	}
+	if _, err := s.Store.DeleteSessionsExpiredBefore(ctx, now); err != nil {
+		s.Log.Warn("purging browser sessions failed", "err", err)
+	}
+	// A token record is needed until its token can no longer be renewed
+	// (renew_window after expiry); an hour more covers clock skew between
+	// nodes. Without this the table grows by every token ever issued.
+	keep := s.Core.Config().RenewWindow + tokenRecordGrace
+	if _, err := s.Store.DeleteTokensExpiredBefore(ctx, now.Add(-keep)); err != nil {
+		s.Log.Warn("purging token records failed", "err", err)
+	}
+	s.ConsoleHousekeeping(ctx)
 }
 
 // Close releases storage.

@@ -21,6 +21,7 @@ var tokensTests = []test{
 	{"UpdateToken cannot change the ID", testTokenUpdateID},
 	{"concurrent UpdateToken calls never lose an update", testTokenUpdateConcurrent},
 	{"DeleteTokensExpiredBefore deletes only tokens that expired before the cutoff", testTokenDeleteExpired},
+	{"DeleteTokensExpiredBefore deletes thousands (backends may delete in chunks)", testTokenDeleteMany},
 }
 
 func sampleToken(id string, expires time.Time) storage.Token {
@@ -145,6 +146,28 @@ func testTokenCreateConcurrent(t *testing.T, s storage.Storage) {
 		if wins[id+"/"+got.Subject] != 1 {
 			t.Errorf("%s holds %q, which is not the create that succeeded", id, got.Subject)
 		}
+	}
+}
+
+func testTokenDeleteMany(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	const expired = 2500
+	for i := range expired {
+		if err := s.CreateToken(ctx, sampleToken(fmt.Sprintf("old%04d", i), base.Add(-time.Hour))); err != nil {
+			t.Fatalf("CreateToken: %v", err)
+		}
+	}
+	if err := s.CreateToken(ctx, sampleToken("live", base.Add(time.Hour))); err != nil {
+		t.Fatalf("CreateToken: %v", err)
+	}
+	if n, err := s.DeleteTokensExpiredBefore(ctx, base); err != nil || n != expired {
+		t.Fatalf("DeleteTokensExpiredBefore = %d, %v; want %d", n, err, expired)
+	}
+	if _, err := s.GetToken(ctx, "live"); err != nil {
+		t.Fatalf("the live token went too: %v", err)
+	}
+	if _, err := s.GetToken(ctx, "old2499"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("an expired token survived: %v", err)
 	}
 }
 

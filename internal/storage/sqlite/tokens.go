@@ -210,14 +210,27 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(storage.Toke
 
 // DeleteTokensExpiredBefore deletes tokens with ExpiresAt < before.
 func (s *Store) DeleteTokensExpiredBefore(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE expires_at < ?`, toMicros(before))
-		if err != nil {
-			return fmt.Errorf("sqlite: delete expired tokens: %w", err)
+	// In chunks, each its own transaction: one DELETE of a day's expired
+	// tokens would hold the only writer — and every token issuance queued
+	// behind it — for as long as it takes.
+	var total int64
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE rowid IN
+				(SELECT rowid FROM tokens WHERE expires_at < ? LIMIT ?)`, toMicros(before), deleteChunk)
+			if err != nil {
+				return fmt.Errorf("sqlite: delete expired tokens: %w", err)
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil || n < deleteChunk {
+			return total, err
 		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
+	}
 }
+
+// deleteChunk is how many token records one purge transaction deletes.
+const deleteChunk = 1000
