@@ -50,15 +50,15 @@ for c in emailaddress givenname surname upn country; do
 done
 bench() { GOMAXPROCS=1 taskset -c 1 "$BIN" bench --url "$URL" --user bench --password Bench-pw-1 "${CL[@]}" --json "$@"; }
 
-echo "== maximum throughput: issue SAML 2.0 bearer, UsernameToken, 5 claims, RSA-2048 (concurrency 8, $DUR)"
-bench --scenario issue-saml2 --concurrency 8 --duration "$DUR" | tee "$DATA/max.json"
+echo "== maximum throughput: issue SAML 2.0 bearer, UsernameToken, 5 claims, RSA-2048 (concurrency 16, $DUR)"
+bench --scenario issue-saml2 --concurrency 16 --duration "$DUR" | tee "$DATA/max.json"
 echo "== RSS under load: $(rss_kb "$SRV") kB"
 max=$(python3 -c "import json,sys; print(json.load(open('$DATA/max.json'))['throughput_per_s'])")
 half=$(python3 -c "print(round($max/2))")
 echo "== p99 at 50 % of the maximum: offered $half/s ($DUR)"
 bench --scenario issue-saml2 --concurrency 16 --rate "$half" --duration "$DUR"
-echo "== issue SAML 1.1, validate, renew (concurrency 8, $DUR each)"
-for sc in issue-saml11 validate renew; do bench --scenario "$sc" --concurrency 8 --duration "$DUR"; done
+echo "== issue SAML 1.1, validate, renew (concurrency 16, $DUR each)"
+for sc in issue-saml11 validate renew; do bench --scenario "$sc" --concurrency 16 --duration "$DUR"; done
 echo "== RSS after the runs: $(rss_kb "$SRV") kB"
 kill "$SRV"; wait "$SRV" 2>/dev/null || true
 
@@ -71,6 +71,6 @@ kill "$SRV"; wait "$SRV" 2>/dev/null || true
 echo "== ECDSA P-256 signing key"
 "$BIN" keys rotate --data-dir "$DATA" --algorithm ecdsa-p256 >/dev/null
 start_server "$DATA/serve-ec.log"
-bench --scenario issue-saml2 --concurrency 8 --duration "$DUR"
+bench --scenario issue-saml2 --concurrency 16 --duration "$DUR"
 kill "$SRV"; wait "$SRV" 2>/dev/null || true
 rm -rf "$DATA"

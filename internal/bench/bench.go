@@ -75,7 +75,9 @@ type Result struct {
 	P99ms          float64        `json:"p99_ms"`
 	Maxms          float64        `json:"max_ms"`
 	KeyAlgorithm   string         `json:"key_algorithm"`
-	SignRate       float64        `json:"raw_sign_rate_per_s"`
+	SignRate       float64        `json:"raw_sign_rate_per_s"` // mean of before and after
+	SignRateBefore float64        `json:"raw_sign_rate_before_per_s"`
+	SignRateAfter  float64        `json:"raw_sign_rate_after_per_s"`
 	SignGoroutines int            `json:"sign_goroutines"`
 	Ratio          float64        `json:"ratio"`
 }
@@ -142,6 +144,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	default:
 		return nil, fmt.Errorf("unknown scenario %q (one of %s)", o.Scenario, strings.Join(Scenarios, ", "))
+	}
+
+	_, before, err := SignRate(token, signMeasure, 1)
+	if err != nil {
+		return nil, err
 	}
 
 	// Warm-up, not counted: one exchange per worker, so that connection
@@ -242,18 +249,25 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(res.ErrorKinds) == 0 {
 		res.ErrorKinds = nil
 	}
-	// The ceiling, measured now, in this process: the raw sign rate of a
-	// key like the server's, on one goroutine (one core).
-	alg, rate, err := SignRate(token, time.Second, 1)
+	// The ceiling, measured in this process before and after the run: the
+	// raw sign rate of a key like the server's, on one goroutine (one
+	// core). The mean of the two is the denominator: on a machine whose
+	// speed drifts, one measurement on one side of the run is a coin toss.
+	alg, after, err := SignRate(token, signMeasure, 1)
 	if err != nil {
 		return nil, err
 	}
+	rate := (before + after) / 2
 	res.KeyAlgorithm, res.SignRate, res.SignGoroutines = alg, rate, 1
+	res.SignRateBefore, res.SignRateAfter = math.Round(before), math.Round(after)
 	if rate > 0 {
 		res.Ratio = math.Round(res.Throughput/rate*1000) / 1000
 	}
 	return res, nil
 }
+
+// signMeasure is how long the raw sign rate is measured, before and after.
+const signMeasure = 2 * time.Second
 
 func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
 
