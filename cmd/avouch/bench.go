@@ -73,7 +73,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "throughput   %.0f/s\n", res.Throughput)
 		fmt.Fprintf(stdout, "latency      p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.P50ms, res.P90ms, res.P99ms, res.Maxms)
-		fmt.Fprintf(stdout, "raw sign     %.0f/s (%s, %d goroutine, this process; mean of %.0f/s before and %.0f/s after the run)\n",
+		fmt.Fprintf(stdout, "raw sign     %.0f/s (%s, %d goroutine, this process; the higher of %.0f/s before and %.0f/s after the run)\n",
 			res.SignRate, res.KeyAlgorithm, res.SignGoroutines, res.SignRateBefore, res.SignRateAfter)
 		fmt.Fprintf(stdout, "ratio        %.3f (throughput / raw sign rate)\n", res.Ratio)
 	}

@@ -17,12 +17,15 @@ var auditTests = []test{
 	{"several events appended in one call are all stored, in order", testAuditBatch},
 }
 
+// testAuditBatch: 250 events in one call (backends may write them in
+// chunks), all stored in append order.
 func testAuditBatch(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const n = 250
 	var batch []storage.AuditEvent
-	for i := 0; i < 5; i++ {
-		batch = append(batch, storage.AuditEvent{Time: at, Actor: "a", Action: "token.issue", Target: string(rune('v' + i))})
+	for i := range n {
+		batch = append(batch, storage.AuditEvent{Time: at, Actor: "a", Action: "token.issue", Target: fmt.Sprintf("v%03d", i)})
 	}
 	if err := s.AppendAudit(ctx, batch...); err != nil {
 		t.Fatal(err)
@@ -30,16 +33,19 @@ func testAuditBatch(t *testing.T, s storage.Storage) {
 	if err := s.AppendAudit(ctx); err != nil {
 		t.Fatalf("an empty batch: %v", err)
 	}
-	got, err := s.ListAudit(ctx, 10)
+	got, err := s.ListAudit(ctx, n+10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 5 {
-		t.Fatalf("%d events, want 5", len(got))
+	if len(got) != n {
+		t.Fatalf("%d events, want %d", len(got), n)
 	}
 	for i, e := range got { // newest first: reverse append order at equal times
-		if want := string(rune('v' + 4 - i)); e.Target != want {
-			t.Fatalf("event %d target %q, want %q", i, e.Target, want)
+		if want := fmt.Sprintf("v%03d", n-1-i); e.Target != want || !e.Time.Equal(at) {
+			t.Fatalf("event %d = %q at %v, want %q at %v", i, e.Target, e.Time, want, at)
+		}
+		if i > 0 && e.ID >= got[i-1].ID {
+			t.Fatalf("IDs not in append order: %d after %d", e.ID, got[i-1].ID)
 		}
 	}
 }

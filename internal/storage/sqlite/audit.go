@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/avouch/avouch/internal/storage"
 )
@@ -14,24 +15,53 @@ func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) e
 		return nil
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
-		// Prepared once per batch: the server appends hundreds at a time,
-		// and the driver would otherwise compile the SQL for every row.
-		st, err := tx.PrepareContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("sqlite: append audit: %w", err)
-		}
-		defer st.Close()
-		for _, e := range events {
-			if e.Time.IsZero() {
-				e.Time = s.now()
+		// Many rows per statement: the server appends hundreds at a time,
+		// and a statement per row costs its bind and step overhead per row.
+		// Rows of one statement are inserted in order, so IDs keep the
+		// append order.
+		var full *sql.Stmt // prepared once per call for whole chunks
+		defer func() {
+			if full != nil {
+				full.Close()
 			}
-			_, err := st.ExecContext(ctx, toMicros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
+		}()
+		args := make([]any, 0, 5*auditChunk)
+		for len(events) > 0 {
+			n := min(len(events), auditChunk)
+			args = args[:0]
+			for _, e := range events[:n] {
+				if e.Time.IsZero() {
+					e.Time = s.now()
+				}
+				args = append(args, toMicros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
+			}
+			var err error
+			if n == auditChunk {
+				if full == nil {
+					if full, err = tx.PrepareContext(ctx, insertAuditSQL(n)); err != nil {
+						return fmt.Errorf("sqlite: append audit: %w", err)
+					}
+				}
+				_, err = full.ExecContext(ctx, args...)
+			} else {
+				_, err = tx.ExecContext(ctx, insertAuditSQL(n), args...)
+			}
 			if err != nil {
 				return fmt.Errorf("sqlite: append audit: %w", err)
 			}
+			events = events[n:]
 		}
 		return nil
 	})
+}
+
+// auditChunk is how many audit rows one INSERT carries (5 parameters each,
+// well below SQLite's limit on parameters).
+const auditChunk = 100
+
+func insertAuditSQL(rows int) string {
+	return `INSERT INTO audit (time, actor, action, target, detail) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?), `, rows), ", ")
 }
 
 // ListAudit returns at most limit events, newest first: by Time, and by ID
