@@ -82,7 +82,20 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 	g.queue = nil
 	g.lastBatch = len(batch)
 	g.mu.Unlock()
-	s.commitTokens(context.WithoutCancel(ctx), batch)
+	// A panic in the commit must not strand the callers waiting on it:
+	// they get an error, the hand-over below still happens, and then the
+	// panic goes on up this caller's stack.
+	var panicked any
+	func() {
+		defer func() {
+			if panicked = recover(); panicked != nil {
+				for _, b := range batch {
+					b.err = errors.New("sqlite: create token: the commit failed")
+				}
+			}
+		}()
+		s.commitTokens(context.WithoutCancel(ctx), batch)
+	}()
 	g.mu.Lock()
 	var next *tokenWrite
 	if len(g.queue) > 0 {
@@ -100,8 +113,14 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		next.lead = true
 		close(next.done)
 	}
+	if panicked != nil {
+		panic(panicked)
+	}
 	return w.err
 }
+
+// testCommitHook, when set by a test, runs at the start of every group commit.
+var testCommitHook func()
 
 // tokenGroup is the queue of CreateToken calls waiting for a commit.
 type tokenGroup struct {
@@ -127,6 +146,9 @@ type tokenWrite struct {
 // fails that token only; any other error fails the whole batch (nothing
 // of it is committed).
 func (s *Store) commitTokens(ctx context.Context, batch []*tokenWrite) {
+	if testCommitHook != nil {
+		testCommitHook()
+	}
 	if len(batch) == 1 {
 		// One INSERT is atomic on its own: no BEGIN and COMMIT statements.
 		batch[0].err = s.insertOne(ctx, s.insertToken, batch[0].t)
