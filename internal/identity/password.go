@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -23,13 +24,34 @@ const (
 
 var errBadHash = errors.New("identity: unrecognised password hash")
 
+// argonSlots bounds how many argon2id computations run at once. Each holds
+// its memory cost (19 MiB) for its duration and keeps a core busy, so more
+// of them than cores gains no speed; unbounded, a password spray over 100
+// connections would hold ~2 GB at once. Callers beyond the bound wait.
+var argonSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+// onArgon, when set by a test, is called with +1 as a computation starts
+// and -1 as it ends.
+var onArgon func(delta int)
+
+// idKey is argon2.IDKey within argonSlots.
+func idKey(password, salt []byte, t, mem uint32, p uint8, keyLen uint32) []byte {
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
+	if onArgon != nil {
+		onArgon(+1)
+		defer onArgon(-1)
+	}
+	return argon2.IDKey(password, salt, t, mem, p, keyLen)
+}
+
 // HashPassword returns a PHC-format argon2id hash of password.
 func HashPassword(password string) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("identity: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
+	key := idKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemoryKiB, argonTime, argonThreads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -60,7 +82,7 @@ func CheckPassword(hash, password string) (bool, error) {
 	if err != nil || len(want) < 16 || len(want) > 128 {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(password), salt, t, mem, p, uint32(len(want)))
+	got := idKey([]byte(password), salt, t, mem, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
