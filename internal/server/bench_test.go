@@ -8,10 +8,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
+	"github.com/avouch/avouch/internal/bench"
 	"github.com/avouch/avouch/internal/client"
 	"github.com/avouch/avouch/internal/config"
 )
@@ -88,5 +91,45 @@ func BenchmarkIssue(b *testing.B) {
 				do()
 			}
 		})
+	}
+}
+
+// TestBenchCountsOnlyTheTimedRequests runs `avouch bench`'s engine against
+// a real server: the figures cover exactly the requested number of
+// exchanges (not the first token nor the one warm-up exchange per
+// worker, though the server sees them all), and the ratio's denominator is
+// the higher of the raw sign rates measured before and after the run.
+func TestBenchCountsOnlyTheTimedRequests(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.addUser(t, "bench", "Bench#pw1", false, []string{"admin"}, nil)
+	const workers, timed = 3, 15
+	res, err := bench.Run(t.Context(), bench.Options{URL: ts.URL + "/services/sts", User: "bench", Password: "Bench#pw1",
+		Scenario: bench.IssueSAML20, AppliesTo: "urn:bench:rp", Concurrency: workers, Requests: timed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != timed || res.Errors != 0 {
+		t.Fatalf("bench counted %d requests, %d errors; want %d, 0", res.Requests, res.Errors, timed)
+	}
+	var issued int64
+	ts.metrics.mu.RLock()
+	for k, c := range ts.metrics.tokens {
+		if strings.HasPrefix(k, "issue|") {
+			issued += c.Load()
+		}
+	}
+	ts.metrics.mu.RUnlock()
+	if want := int64(1 + workers + timed); issued != want {
+		t.Fatalf("server issued %d tokens, want %d (first + warm-up + timed)", issued, want)
+	}
+	if res.P50ms <= 0 || res.P99ms < res.P50ms || res.Maxms < res.P99ms {
+		t.Fatalf("latencies out of order: p50 %v p99 %v max %v", res.P50ms, res.P99ms, res.Maxms)
+	}
+	hi := max(res.SignRateBefore, res.SignRateAfter)
+	if res.SignRateBefore <= 0 || res.SignRateAfter <= 0 || math.Abs(res.SignRate-hi) > 0.5 {
+		t.Fatalf("raw sign rate %v, want the higher of %v before and %v after", res.SignRate, res.SignRateBefore, res.SignRateAfter)
+	}
+	if want := math.Round(res.Throughput/res.SignRate*1000) / 1000; res.Ratio != want {
+		t.Fatalf("ratio %v, want throughput/raw = %v", res.Ratio, want)
 	}
 }
