@@ -250,22 +250,16 @@ func (a *Authenticator) verifyExternal(ctx context.Context, st UserStore, name, 
 // verifyPrimary checks a password against the embedded store, given the
 // result of looking the user up there.
 func (a *Authenticator) verifyPrimary(ctx context.Context, u storage.User, name string, err error, password string) (*Principal, error) {
-	p, err := a.verifyPrimaryOnce(ctx, u, name, err, password)
-	if !errors.Is(err, ErrInvalidCredentials) || u.Name == "" {
-		return p, err
-	}
-	// u may come from the storage user cache and predate a change made by
-	// another process or node (a new password, re-enabling): refuse only
-	// after checking the stored record. Refusals are rare, so the extra
-	// read costs nothing on the hot path.
-	fresh, ferr := a.store.GetUser(storage.Uncached(ctx), u.Name)
-	if ferr != nil || fresh.Version == u.Version {
-		return p, err
-	}
-	return a.verifyPrimaryOnce(ctx, fresh, name, nil, password)
+	return a.checkPrimary(ctx, u, name, err, password, true)
 }
 
-func (a *Authenticator) verifyPrimaryOnce(ctx context.Context, u storage.User, name string, err error, password string) (*Principal, error) {
+// checkPrimary is verifyPrimary. u may come from the storage user cache and
+// predate a change made by another process or node (a new password,
+// re-enabling): with mayRefresh, a refusal first reads the stored record
+// and, if it changed, checks that one instead — before a failure is
+// counted towards lockout. Refusals are rare, so the read costs the hot
+// path nothing.
+func (a *Authenticator) checkPrimary(ctx context.Context, u storage.User, name string, err error, password string, mayRefresh bool) (*Principal, error) {
 	if errors.Is(err, ErrInvalidCredentials) {
 		_, _ = CheckPassword(dummyHash, password) // equal work for unknown users
 		return nil, a.fail(ctx, name)
@@ -273,7 +267,17 @@ func (a *Authenticator) verifyPrimaryOnce(ctx context.Context, u storage.User, n
 	if err != nil {
 		return nil, err
 	}
+	refreshed := func() (storage.User, bool) {
+		if !mayRefresh {
+			return storage.User{}, false
+		}
+		fresh, err := a.store.GetUser(storage.Uncached(ctx), u.Name)
+		return fresh, err == nil && fresh.Version != u.Version
+	}
 	if u.Disabled {
+		if fresh, ok := refreshed(); ok {
+			return a.checkPrimary(ctx, fresh, name, nil, password, false)
+		}
 		_, _ = CheckPassword(dummyHash, password)
 		return nil, ErrInvalidCredentials
 	}
@@ -290,6 +294,9 @@ func (a *Authenticator) verifyPrimaryOnce(ctx context.Context, u storage.User, n
 	}
 	ok, err := CheckPassword(u.PasswordHash, password)
 	if err != nil || !ok {
+		if fresh, ok := refreshed(); ok {
+			return a.checkPrimary(ctx, fresh, name, nil, password, false)
+		}
 		return nil, a.fail(ctx, u.Name)
 	}
 	a.succeed(ctx, u.Name)

@@ -193,6 +193,13 @@ func TestNewPasswordFromAnotherProcessWorksAtOnceThroughTheUserCache(t *testing.
 	if _, err := a.VerifyPassword(ctx, "alice", "right"); err != nil {
 		t.Fatal(err)
 	}
+	// Two failures of three: the refresh must come before a failure is
+	// counted, or the new password would lock the account.
+	for range 2 {
+		if _, err := a.VerifyPassword(ctx, "alice", "wrong"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
 	// Behind the cache's back, as another process would.
 	newHash, _ := HashPassword("new")
 	if err := st.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
