@@ -13,6 +13,8 @@
 //     fail with SQLITE_BUSY_SNAPSHOT without the busy handler ever retrying.
 //   - r: several query-only connections. In WAL mode they read a consistent
 //     snapshot while a writer commits.
+//   - c: one connection that only runs background WAL checkpoints, so they
+//     never hold up a write (see checkpoints).
 //
 // Writers in other processes (the CLI next to the server) wait for the lock
 // for up to busyTimeout instead of failing at once.
