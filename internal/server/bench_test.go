@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"math"
 	"net/http"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -131,5 +132,37 @@ func TestBenchCountsOnlyTheTimedRequests(t *testing.T) {
 	}
 	if want := math.Round(res.Throughput/res.SignRate*1000) / 1000; res.Ratio != want {
 		t.Fatalf("ratio %v, want throughput/raw = %v", res.Ratio, want)
+	}
+}
+
+// TestSOAPResponsesDeclareTheirLength: tokens and faults go out with a
+// Content-Length, not chunked (one write fewer per response), and the
+// pooled response buffer never mixes two responses.
+func TestSOAPResponsesDeclareTheirLength(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.addUser(t, "alice", "Alice#pw1", false, []string{"admin"}, nil)
+	good, ctype, err := client.BuildIssue(&client.Options{URL: ts.URL + "/services/sts", User: "alice",
+		Password: "Alice#pw1", SAML: "2.0", AppliesTo: "urn:rp:len"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, _, _ := client.BuildIssue(&client.Options{URL: ts.URL + "/services/sts", User: "alice",
+		Password: "wrong", SAML: "2.0", AppliesTo: "urn:rp:len"})
+	for i, env := range [][]byte{good, bad, good, bad, good} {
+		resp, err := http.Post(ts.URL+"/services/sts", ctype, bytes.NewReader(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(body)) {
+			t.Fatalf("response %d: Transfer-Encoding %v, Content-Length %d for %d bytes", i, resp.TransferEncoding, resp.ContentLength, len(body))
+		}
+		if n := strings.Count(string(body), "</s:Envelope>"); n != 1 || !strings.HasSuffix(string(body), "</s:Envelope>") {
+			t.Fatalf("response %d is not one whole envelope: %.200s", i, body)
+		}
+		if wantOK := i%2 == 0; (resp.StatusCode == http.StatusOK) != wantOK {
+			t.Fatalf("response %d: status %d", i, resp.StatusCode)
+		}
 	}
 }
