@@ -55,19 +55,25 @@ func commands() map[string]command {
 }
 
 func main() {
-	// A soft memory limit (unless GOMEMLIMIT says otherwise) keeps RSS bounded
-	// when the process is starved of CPU and the collector falls behind.
-	if os.Getenv("GOMEMLIMIT") == "" {
+	runtimeDefaults(os.Getenv)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runtimeDefaults sets the Go runtime knobs avouch wants, unless the
+// environment sets them (docs/CONFIGURATION.md, "Go runtime defaults").
+func runtimeDefaults(getenv func(string) string) {
+	// A soft memory limit keeps RSS bounded when the process is starved of
+	// CPU and the collector falls behind.
+	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(256 << 20)
 	}
 	// The live heap of a running STS is a few MB, so the default GOGC=100
 	// collects every few MB allocated — dozens of cycles a second under
-	// load, most of a core's tenth. 400 trades ~20 MB of heap for a quarter
-	// of that work (docs/PERFORMANCE.md). GOGC overrides it.
-	if os.Getenv("GOGC") == "" {
+	// load. 400 trades ~10 MB of heap for a quarter of that work
+	// (docs/PERFORMANCE.md).
+	if getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

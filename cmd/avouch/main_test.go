@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,5 +124,22 @@ func TestSIGTERMDrainsARequestInFlightThenStops(t *testing.T) {
 	}
 	if !strings.Contains(p.Stdout(), "avouch stopped") {
 		t.Fatalf("no stop message: %s", p.Stdout())
+	}
+}
+
+func TestRuntimeDefaultsYieldToTheEnvironment(t *testing.T) {
+	prevGC := debug.SetGCPercent(100)
+	prevMem := debug.SetMemoryLimit(math.MaxInt64)
+	defer func() { debug.SetGCPercent(prevGC); debug.SetMemoryLimit(prevMem) }()
+
+	runtimeDefaults(func(string) string { return "" })
+	if gc, mem := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1); gc != 400 || mem != 256<<20 {
+		t.Fatalf("defaults: GOGC %d, memory limit %d; want 400, 256 MiB", gc, mem)
+	}
+	debug.SetGCPercent(100)
+	debug.SetMemoryLimit(math.MaxInt64)
+	runtimeDefaults(func(k string) string { return map[string]string{"GOGC": "50", "GOMEMLIMIT": "1GiB"}[k] })
+	if gc, mem := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1); gc != 100 || mem != math.MaxInt64 {
+		t.Fatalf("with GOGC and GOMEMLIMIT set: GOGC %d, memory limit %d; want them left alone", gc, mem)
 	}
 }
