@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,12 +33,19 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Requests, "requests", 0, "stop after this many requests")
 	fs.Float64Var(&o.Rate, "rate", 0, "offered load in requests per second (open loop; 0 = as fast as possible)")
 	fs.BoolVar(&o.Digest, "digest", false, "PasswordDigest (needs a digest-enabled user; each request a fresh nonce)")
+	cpus := fs.String("server-cpus", "", "CPUs the server runs on (e.g. 0 or 0-1, as given to taskset -c): the raw sign rate is measured there, one goroutine per CPU, while the load pauses (Linux)")
+	fs.DurationVar(&o.SignEvery, "sign-every", 5*time.Second, "measure the raw sign rate between load segments of about this length (0: only before and after)")
 	insecure := fs.Bool("insecure", false, "do not verify the server's TLS certificate")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o.Claims = claims
+	var err error
+	if o.ServerCPUs, err = parseCPUList(*cpus); err != nil {
+		fmt.Fprintln(stderr, "avouch bench: --server-cpus:", err)
+		return 2
+	}
 	if o.Password == "" {
 		o.Password = os.Getenv("AVOUCH_CLIENT_PASSWORD")
 	}
@@ -53,7 +61,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := bench.Run(ctx, o)
+	var res *bench.Result
+	res, err = bench.Run(ctx, o)
 	if !*asJSON {
 		fmt.Fprintln(stderr)
 	}
@@ -73,8 +82,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "throughput   %.0f/s\n", res.Throughput)
 		fmt.Fprintf(stdout, "latency      p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.P50ms, res.P90ms, res.P99ms, res.Maxms)
-		fmt.Fprintf(stdout, "raw sign     %.0f/s (%s, %d goroutine, this process; the higher of %.0f/s before and %.0f/s after the run)\n",
-			res.SignRate, res.KeyAlgorithm, res.SignGoroutines, res.SignRateBefore, res.SignRateAfter)
+		where := "unpinned"
+		if len(res.SignCPUs) > 0 {
+			where = fmt.Sprintf("on CPU %v", res.SignCPUs)
+		}
+		fmt.Fprintf(stdout, "raw sign     %.0f/s (%s, %d goroutine(s) %s in this process; measured %v/s around %d load segment(s))\n",
+			res.SignRate, res.KeyAlgorithm, res.SignGoroutines, where, res.SignRates, res.Segments)
 		fmt.Fprintf(stdout, "ratio        %.3f (throughput / raw sign rate)\n", res.Ratio)
 	}
 	if res.Errors > 0 {
@@ -99,4 +112,31 @@ func progressBar(w io.Writer, o bench.Options) func(done, errs int64, elapsed ti
 		rate := float64(done) / elapsed.Seconds()
 		fmt.Fprintf(w, "\r[%s%s] %3.0f%%  %d requests  %d errors  %.0f/s ", strings.Repeat("#", n), strings.Repeat(".", 30-n), frac*100, done, errs, rate)
 	}
+}
+
+// parseCPUList reads taskset's list form: "0", "0,2", "0-3".
+func parseCPUList(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var cpus []int
+	seen := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b-a > 4096 {
+			return nil, fmt.Errorf("%q is not a CPU list like 0 or 0-1 or 0,2", s)
+		}
+		for c := a; c <= b; c++ {
+			if !seen[c] {
+				seen[c] = true
+				cpus = append(cpus, c)
+			}
+		}
+	}
+	return cpus, nil
 }

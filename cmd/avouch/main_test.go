@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"slices"
 	"testing"
 	"time"
 
@@ -141,5 +142,28 @@ func TestRuntimeDefaultsYieldToTheEnvironment(t *testing.T) {
 	runtimeDefaults(func(k string) string { return map[string]string{"GOGC": "50", "GOMEMLIMIT": "1GiB"}[k] })
 	if gc, mem := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1); gc != 100 || mem != math.MaxInt64 {
 		t.Fatalf("with GOGC and GOMEMLIMIT set: GOGC %d, memory limit %d; want them left alone", gc, mem)
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for _, v := range []struct {
+		in   string
+		want []int
+		bad  bool
+	}{
+		{"", nil, false},
+		{"0", []int{0}, false},
+		{"0-1", []int{0, 1}, false},
+		{"0,2,2-3", []int{0, 2, 3}, false},
+		{"1-0", nil, true},
+		{"-1", nil, true},
+		{"a", nil, true},
+		{"0,", nil, true},
+		{"0-99999", nil, true},
+	} {
+		got, err := parseCPUList(v.in)
+		if (err != nil) != v.bad || !slices.Equal(got, v.want) {
+			t.Errorf("parseCPUList(%q) = %v, %v; want %v (error: %v)", v.in, got, err, v.want, v.bad)
+		}
 	}
 }

@@ -17,9 +17,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -31,14 +34,15 @@ import (
 
 // Scenarios.
 const (
-	IssueSAML20 = "issue-saml2"
-	IssueSAML11 = "issue-saml11"
-	Validate    = "validate"
-	Renew       = "renew"
+	IssueSAML20    = "issue-saml2"
+	IssueSAML11    = "issue-saml11"
+	IssueEncrypted = "issue-encrypted"
+	Validate       = "validate"
+	Renew          = "renew"
 )
 
 // Scenarios lists the scenario names.
-var Scenarios = []string{IssueSAML20, IssueSAML11, Validate, Renew}
+var Scenarios = []string{IssueSAML20, IssueSAML11, IssueEncrypted, Validate, Renew}
 
 // Options configure a run.
 type Options struct {
@@ -56,36 +60,61 @@ type Options struct {
 	Rate       float64
 	Digest     bool
 	HTTPClient *http.Client
-	// Progress, when set, is called about every 200 ms with requests done.
+	// ServerCPUs are the CPUs the server runs on, when known. The raw sign
+	// rate is then measured on exactly those CPUs, one goroutine pinned to
+	// each (Linux), while the load pauses: the ceiling is that of the
+	// server's own cores, not of the load generator's. Empty: one goroutine
+	// wherever this process runs.
+	ServerCPUs []int
+	// SignEvery splits a timed run into segments of about this length with
+	// a raw sign measurement between them, so that a machine whose speed
+	// drifts is measured as it was during each segment. 0: measure only
+	// before and after the run.
+	SignEvery time.Duration
+	// SignMeasure is the length of each raw sign measurement (default 1 s).
+	SignMeasure time.Duration
+	// Progress, when set, is called about every 200 ms with requests done
+	// and the time spent under load so far.
 	Progress func(done, errors int64, elapsed time.Duration)
 }
 
 // Result is a run's summary.
 type Result struct {
-	Scenario       string         `json:"scenario"`
-	Rate           float64        `json:"offered_rate_per_s,omitempty"`
-	Concurrency    int            `json:"concurrency"`
-	Requests       int64          `json:"requests"`
-	Errors         int64          `json:"errors"`
-	ErrorKinds     map[string]int `json:"error_kinds,omitempty"`
-	Seconds        float64        `json:"seconds"`
-	Throughput     float64        `json:"throughput_per_s"`
-	P50ms          float64        `json:"p50_ms"`
-	P90ms          float64        `json:"p90_ms"`
-	P99ms          float64        `json:"p99_ms"`
-	Maxms          float64        `json:"max_ms"`
-	KeyAlgorithm   string         `json:"key_algorithm"`
-	SignRate       float64        `json:"raw_sign_rate_per_s"` // the higher of before and after
-	SignRateBefore float64        `json:"raw_sign_rate_before_per_s"`
-	SignRateAfter  float64        `json:"raw_sign_rate_after_per_s"`
-	SignGoroutines int            `json:"sign_goroutines"`
-	Ratio          float64        `json:"ratio"`
+	Scenario     string         `json:"scenario"`
+	Rate         float64        `json:"offered_rate_per_s,omitempty"`
+	Concurrency  int            `json:"concurrency"`
+	Requests     int64          `json:"requests"`
+	Errors       int64          `json:"errors"`
+	ErrorKinds   map[string]int `json:"error_kinds,omitempty"`
+	Seconds      float64        `json:"seconds"` // under load, without the raw sign measurements
+	Throughput   float64        `json:"throughput_per_s"`
+	P50ms        float64        `json:"p50_ms"`
+	P90ms        float64        `json:"p90_ms"`
+	P99ms        float64        `json:"p99_ms"`
+	Maxms        float64        `json:"max_ms"`
+	KeyAlgorithm string         `json:"key_algorithm"`
+	// SignRate is the raw sign rate the run is compared with: each load
+	// segment's time weighted by the mean of the measurements just before
+	// and just after it.
+	SignRate float64 `json:"raw_sign_rate_per_s"`
+	// SignRates are the measurements in order: before the run, between
+	// segments, after the run.
+	SignRates      []float64 `json:"raw_sign_rates_per_s"`
+	SignGoroutines int       `json:"sign_goroutines"`
+	SignCPUs       []int     `json:"sign_cpus,omitempty"`
+	Segments       int       `json:"segments"`
+	// Ratio is successful requests / the signatures the raw loop makes in
+	// the same time: throughput / SignRate.
+	Ratio float64 `json:"ratio"`
 }
 
 // Run executes the scenario and measures the raw sign rate.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Concurrency < 1 {
 		o.Concurrency = 1
+	}
+	if o.SignMeasure <= 0 {
+		o.SignMeasure = time.Second
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
@@ -97,11 +126,33 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	base := client.Options{URL: o.URL, User: o.User, Password: o.Password, SAML: saml, AppliesTo: o.AppliesTo,
 		Claims: o.Claims, Digest: o.Digest}
+	encrypted := o.Scenario == IssueEncrypted
+	// checkIssued: an issue scenario's token must be what it asked for.
+	checkIssued := func(rstr []byte) ([]byte, error) {
+		tok, err := client.ExtractToken(rstr)
+		if err == nil && encrypted != isEncrypted(tok) {
+			if encrypted {
+				err = fmt.Errorf("the token for %q is not encrypted: register it as a relying party with a certificate and encryption on", o.AppliesTo)
+			} else {
+				err = errors.New("the token is encrypted: use the issue-encrypted scenario for this relying party")
+			}
+		}
+		return tok, err
+	}
 	// One token first: it proves the setup works, gives the target for
-	// validate/renew, and tells which key the server signs with.
-	_, _, token, err := client.Issue(ctx, o.HTTPClient, &base)
+	// validate/renew, and (unless encrypted) tells which key the server
+	// signs with.
+	rst, ctype, err := client.BuildIssue(&base)
+	if err != nil {
+		return nil, err
+	}
+	rstr, err := client.Post(ctx, o.HTTPClient, o.URL, rst, ctype)
 	if err != nil {
 		return nil, fmt.Errorf("first request failed: %w", err)
+	}
+	token, err := checkIssued(rstr)
+	if err != nil {
+		return nil, fmt.Errorf("first request: %w", err)
 	}
 	// A step returns the latency of its exchange: from sending the request
 	// to having read the whole response. Building the request (a fresh
@@ -109,7 +160,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// not the server's, and stay out of the figure.
 	var step func(ctx context.Context) (time.Duration, error)
 	switch o.Scenario {
-	case IssueSAML20, IssueSAML11, "":
+	case IssueSAML20, IssueSAML11, IssueEncrypted, "":
 		step = func(ctx context.Context) (time.Duration, error) {
 			oo := base
 			env, ctype, err := client.BuildIssue(&oo)
@@ -120,7 +171,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			rstr, err := client.Post(ctx, o.HTTPClient, o.URL, env, ctype)
 			d := time.Since(t0)
 			if err == nil {
-				_, err = client.ExtractToken(rstr)
+				_, err = checkIssued(rstr)
 			}
 			return d, err
 		}
@@ -146,12 +197,30 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("unknown scenario %q (one of %s)", o.Scenario, strings.Join(Scenarios, ", "))
 	}
 
-	// One key like the server's, measured before and after the run.
-	alg, rawKey, err := keyLike(token)
+	// One key like the server's, measured before, between and after the
+	// load segments.
+	certSource := token
+	if encrypted {
+		// The token's KeyInfo names the relying party's key; the signing
+		// certificate is in the STS's metadata.
+		if certSource, err = fetchMetadata(ctx, o.HTTPClient, o.URL); err != nil {
+			return nil, err
+		}
+	}
+	alg, rawKey, err := keyLike(certSource)
 	if err != nil {
 		return nil, err
 	}
-	before := measureSign(rawKey, crypto.SHA256, signMeasure, 1)
+	measure := func() (float64, error) {
+		return measureSign(rawKey, o.SignMeasure, o.ServerCPUs)
+	}
+	res := &Result{Scenario: o.Scenario, Concurrency: o.Concurrency, Rate: o.Rate, ErrorKinds: map[string]int{},
+		KeyAlgorithm: alg, SignGoroutines: max(1, len(o.ServerCPUs)), SignCPUs: o.ServerCPUs}
+	first, err := measure()
+	if err != nil {
+		return nil, err
+	}
+	res.SignRates = append(res.SignRates, math.Round(first))
 
 	// Warm-up, not counted: one exchange per worker, so that connection
 	// set-up and each new connection's first request on the server (a
@@ -167,83 +236,50 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	warm.Wait()
 
-	res := &Result{Scenario: o.Scenario, Concurrency: o.Concurrency, Rate: o.Rate, ErrorKinds: map[string]int{}}
-	lat := make([][]time.Duration, o.Concurrency)
-	var done, errs atomic.Int64
-	var kindsMu sync.Mutex
-	runCtx := ctx
-	var cancel context.CancelFunc
-	if o.Requests == 0 {
-		runCtx, cancel = context.WithTimeout(ctx, o.Duration)
-		defer cancel()
+	segments := 1
+	if o.Requests == 0 && o.SignEvery > 0 {
+		segments = max(1, int(math.Round(float64(o.Duration)/float64(o.SignEvery))))
 	}
-	var issued atomic.Int64
-	start := time.Now()
-	stopProgress := make(chan struct{})
-	if o.Progress != nil {
-		go func() {
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopProgress:
-					return
-				case <-t.C:
-					o.Progress(done.Load(), errs.Load(), time.Since(start))
-				}
-			}
-		}()
-	}
-	var pace <-chan time.Time
+	l := &load{o: o, step: step, lat: make([][]time.Duration, o.Concurrency), kinds: res.ErrorKinds}
 	if o.Rate > 0 {
 		tk := time.NewTicker(time.Duration(float64(time.Second) / o.Rate))
 		defer tk.Stop()
-		pace = tk.C
+		l.pace = tk.C
 	}
-	var wg sync.WaitGroup
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for runCtx.Err() == nil {
-				if o.Requests > 0 && issued.Add(1) > int64(o.Requests) {
-					return
-				}
-				if pace != nil {
-					select {
-					case <-pace:
-					case <-runCtx.Done():
-						return
-					}
-				}
-				d, err := step(runCtx)
-				if err != nil && runCtx.Err() != nil && o.Requests == 0 {
-					return // cut off by the end of the run: not an error
-				}
-				lat[w] = append(lat[w], d)
-				done.Add(1)
-				if err != nil {
-					errs.Add(1)
-					kindsMu.Lock()
-					res.ErrorKinds[errorKind(err)]++
-					kindsMu.Unlock()
-				}
-			}
-		}(w)
+	stopProgress := l.progress()
+	var weighted float64 // Σ segment seconds × raw rate during the segment
+	var loadTime time.Duration
+	prev := first
+	for i := 0; i < segments; i++ {
+		d := l.segment(ctx, o.Duration/time.Duration(segments))
+		loadTime += d
+		next, err := measure()
+		if err != nil {
+			close(stopProgress)
+			return nil, err
+		}
+		res.SignRates = append(res.SignRates, math.Round(next))
+		weighted += d.Seconds() * (prev + next) / 2
+		prev = next
+		res.Segments++
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
 	close(stopProgress)
 	if o.Progress != nil {
-		o.Progress(done.Load(), errs.Load(), elapsed)
+		o.Progress(l.done.Load(), l.errs.Load(), loadTime)
 	}
 	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
+	for _, x := range l.lat {
+		all = append(all, x...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	res.Requests, res.Errors, res.Seconds = done.Load(), errs.Load(), elapsed.Seconds()
-	res.Throughput = float64(res.Requests-res.Errors) / elapsed.Seconds()
+	res.Requests, res.Errors, res.Seconds = l.done.Load(), l.errs.Load(), loadTime.Seconds()
+	if loadTime > 0 {
+		res.Throughput = float64(res.Requests-res.Errors) / loadTime.Seconds()
+		res.SignRate = math.Round(weighted / loadTime.Seconds())
+	}
 	res.P50ms, res.P90ms, res.P99ms = pct(all, 0.50), pct(all, 0.90), pct(all, 0.99)
 	if len(all) > 0 {
 		res.Maxms = ms(all[len(all)-1])
@@ -251,23 +287,147 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(res.ErrorKinds) == 0 {
 		res.ErrorKinds = nil
 	}
-	// The ceiling, measured in this process before and after the run: the
-	// raw sign rate of a key like the server's, on one goroutine (one
-	// core). The higher of the two is the denominator: on a machine whose
-	// speed drifts, a measurement that caught a slow moment would flatter
-	// the ratio.
-	after := measureSign(rawKey, crypto.SHA256, signMeasure, 1)
-	rate := max(before, after)
-	res.KeyAlgorithm, res.SignRate, res.SignGoroutines = alg, rate, 1
-	res.SignRateBefore, res.SignRateAfter = math.Round(before), math.Round(after)
-	if rate > 0 {
-		res.Ratio = math.Round(res.Throughput/rate*1000) / 1000
+	if weighted > 0 {
+		res.Ratio = math.Round(float64(res.Requests-res.Errors)/weighted*1000) / 1000
 	}
 	return res, nil
 }
 
-// signMeasure is how long the raw sign rate is measured, before and after.
-const signMeasure = 2 * time.Second
+// load is the state of a run's workers across its segments.
+type load struct {
+	o      Options
+	step   func(context.Context) (time.Duration, error)
+	pace   <-chan time.Time
+	lat    [][]time.Duration
+	kinds  map[string]int
+	kindMu sync.Mutex
+	done   atomic.Int64
+	errs   atomic.Int64
+	issued atomic.Int64
+	// under is the load time of finished segments plus, while a segment
+	// runs, the time since it started (for the progress bar).
+	mu       sync.Mutex
+	finished time.Duration
+	segStart time.Time
+}
+
+// segment runs the workers until d has passed (or, with Requests, until
+// that many were started) and returns how long the load lasted. Requests
+// in flight at the deadline are finished and counted, not cancelled: a
+// cancelled HTTP/1.1 request closes its connection, and the next segment
+// would pay for new ones.
+func (l *load) segment(ctx context.Context, d time.Duration) time.Duration {
+	start := time.Now()
+	l.mu.Lock()
+	l.segStart = start
+	l.mu.Unlock()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for w := range l.o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if l.o.Requests > 0 {
+					if l.issued.Add(1) > int64(l.o.Requests) {
+						return
+					}
+				} else if !time.Now().Before(deadline) {
+					return
+				}
+				if l.pace != nil {
+					select {
+					case <-l.pace:
+					case <-ctx.Done():
+						return
+					}
+				}
+				lat, err := l.step(ctx)
+				if err != nil && ctx.Err() != nil {
+					return // interrupted: not an error of the server
+				}
+				l.lat[w] = append(l.lat[w], lat)
+				l.done.Add(1)
+				if err != nil {
+					l.errs.Add(1)
+					l.kindMu.Lock()
+					l.kinds[errorKind(err)]++
+					l.kindMu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	l.mu.Lock()
+	l.finished += took
+	l.segStart = time.Time{}
+	l.mu.Unlock()
+	return took
+}
+
+// progress calls Options.Progress about every 200 ms until the returned
+// channel is closed.
+func (l *load) progress() chan struct{} {
+	stop := make(chan struct{})
+	if l.o.Progress == nil {
+		return stop
+	}
+	go func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				l.mu.Lock()
+				under := l.finished
+				if !l.segStart.IsZero() {
+					under += time.Since(l.segStart)
+				}
+				l.mu.Unlock()
+				l.o.Progress(l.done.Load(), l.errs.Load(), under)
+			}
+		}
+	}()
+	return stop
+}
+
+// isEncrypted: the token is an XML-Enc EncryptedData (for SAML 2.0 inside
+// an EncryptedAssertion).
+func isEncrypted(token []byte) bool {
+	return encryptedRE.Match(token)
+}
+
+var encryptedRE = regexp.MustCompile(`^<(?:[A-Za-z_][\w.-]*:)?(?:EncryptedAssertion|EncryptedData)[\s>]`)
+
+// fetchMetadata reads the STS's WS-Federation metadata, which carries its
+// signing certificate.
+func fetchMetadata(ctx context.Context, hc *http.Client, stsURL string) ([]byte, error) {
+	u, err := url.Parse(stsURL)
+	if err != nil {
+		return nil, err
+	}
+	u.Path, u.RawQuery = "/FederationMetadata/2007-06/FederationMetadata.xml", ""
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("metadata (for the signing certificate): %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metadata %s: %w", u, err)
+	}
+	return body, nil
+}
 
 func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
 
@@ -333,23 +493,48 @@ func keyLike(token []byte) (string, crypto.Signer, error) {
 	return alg, key, nil
 }
 
-func measureSign(key crypto.Signer, h crypto.Hash, d time.Duration, goroutines int) float64 {
+// measureSign returns the raw sign rate of key over about d: one goroutine
+// per CPU in cpus, each pinned to its CPU, or one unpinned goroutine when
+// cpus is empty.
+func measureSign(key crypto.Signer, d time.Duration, cpus []int) (float64, error) {
 	digest := sha256.Sum256([]byte("avouch bench"))
+	workers := max(1, len(cpus))
+	// The signing goroutines must run at once: with fewer Ps than CPUs
+	// (GOMAXPROCS=1 under taskset) they would take turns.
+	if p := runtime.GOMAXPROCS(0); p < workers {
+		runtime.GOMAXPROCS(workers)
+		defer runtime.GOMAXPROCS(p)
+	}
 	var n atomic.Int64
-	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
-	start := time.Now()
-	for g := 0; g < goroutines; g++ {
+	errs := make([]error, workers)
+	ready := make(chan struct{})
+	var start, deadline time.Time // set before ready is closed
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(deadline) {
-				if _, err := key.Sign(rand.Reader, digest[:], h); err == nil {
-					n.Add(1)
+			loop := func() {
+				<-ready
+				for time.Now().Before(deadline) {
+					if _, err := key.Sign(rand.Reader, digest[:], crypto.SHA256); err == nil {
+						n.Add(1)
+					}
 				}
 			}
+			if len(cpus) == 0 {
+				loop()
+				return
+			}
+			errs[w] = onCPU(cpus[w], loop)
 		}()
 	}
+	start = time.Now()
+	deadline = start.Add(d)
+	close(ready) // the pinned goroutines start from here
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	return float64(n.Load()) / time.Since(start).Seconds(), nil
 }

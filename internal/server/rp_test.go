@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avouch/avouch/internal/bench"
 	"github.com/avouch/avouch/internal/client"
+	"github.com/avouch/avouch/internal/config"
 	"github.com/avouch/avouch/internal/psha1"
 	"github.com/avouch/avouch/internal/registry"
 	"github.com/avouch/avouch/internal/safexml"
@@ -325,4 +327,40 @@ func TestRenewalUsesTheRelyingPartysLifetime(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkToken(t, rs.testServer, renewed, tokenExpectations{subjectOneOf: []string{"alice"}, audience: "urn:long", lifetime: 20 * time.Minute})
+}
+
+// TestBenchIssuesEncryptedTokens: `avouch bench --scenario issue-encrypted`
+// counts only tokens encrypted for the relying party, measures a key like
+// the STS's signing key (found in its metadata, since the token's KeyInfo
+// names the RP's key), and refuses a relying party without encryption.
+// The STS signs with ECDSA and the RP's key is RSA: the measured key
+// shows where bench looked.
+func TestBenchIssuesEncryptedTokens(t *testing.T) {
+	ts := newTestServer(t, func(c *config.Config) { c.SigningKeyAlgorithm = "ecdsa-p256" })
+	ts.addUser(t, "alice", "Alice#pw1", false, []string{"admin"}, nil)
+	_, c := rpKey(t)
+	if err := ts.Trust.Add(t.Context(), "rp-cert", c); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Registry.Put(t.Context(), &registry.ServiceProvider{Name: "enc", WSTrust: &registry.WSTrust{
+		Endpoints: []string{"https://rp.example/"}, Token: registry.Token{CertAlias: "rp-cert", Encrypt: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	o := bench.Options{URL: ts.URL + "/services/sts", User: "alice", Password: "Alice#pw1", Scenario: bench.IssueEncrypted,
+		AppliesTo: "https://rp.example/", Concurrency: 2, Requests: 6, SignMeasure: 100 * time.Millisecond}
+	res, err := bench.Run(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 6 || res.Errors != 0 || res.KeyAlgorithm != "ECDSA-P256" {
+		t.Fatalf("%d requests, %d errors, key %s; want 6, 0, ECDSA-P256 (the STS's)", res.Requests, res.Errors, res.KeyAlgorithm)
+	}
+	o.AppliesTo = "urn:not:registered"
+	if _, err := bench.Run(t.Context(), o); err == nil || !strings.Contains(err.Error(), "not encrypted") {
+		t.Fatalf("a relying party without encryption: err = %v", err)
+	}
+	o.AppliesTo, o.Scenario = "https://rp.example/", bench.IssueSAML20
+	if _, err := bench.Run(t.Context(), o); err == nil || !strings.Contains(err.Error(), "issue-encrypted") {
+		t.Fatalf("an encrypting relying party in a plain scenario: err = %v", err)
+	}
 }

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package bench
+
+import "errors"
+
+// onCPU needs sched_setaffinity(2); elsewhere the raw sign rate can only be
+// measured unpinned (no ServerCPUs).
+func onCPU(int, func()) error {
+	return errors.New("binding to a CPU (--server-cpus) is supported on Linux only")
+}
