@@ -47,6 +47,8 @@ func commands() map[string]command {
 		"usercert":  runUsercert,
 		"apply":     runApply,
 		"export":    runExport,
+		// Not in the usage text: `avouch serve` starts it for itself.
+		walCheckpointerCommand: runWALCheckpointer,
 		"version": func(_ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "avouch", version)
 			return 0

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -164,6 +166,56 @@ func TestParseCPUList(t *testing.T) {
 		got, err := parseCPUList(v.in)
 		if (err != nil) != v.bad || !slices.Equal(got, v.want) {
 			t.Errorf("parseCPUList(%q) = %v, %v; want %v (error: %v)", v.in, got, err, v.want, v.bad)
+		}
+	}
+}
+
+// TestServeCheckpointsInAChildProcess: `avouch serve` on SQLite runs the
+// WAL checkpoints in a wal-checkpointer child (so their fsyncs hold up no
+// request), and the child ends with the server, even when the server is
+// killed and cannot stop it.
+func TestServeCheckpointsInAChildProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads child processes from /proc")
+	}
+	for _, kill := range []bool{false, true} {
+		p := startServe(t, t.TempDir())
+		pid := p.Cmd.Process.Pid
+		// Children are listed per thread of the parent that forked them.
+		var children []string
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+		for _, f := range tasks {
+			b, _ := os.ReadFile(f)
+			children = append(children, strings.Fields(string(b))...)
+		}
+		var child int
+		for _, f := range children {
+			cmdline, _ := os.ReadFile("/proc/" + f + "/cmdline")
+			if args := strings.Split(string(cmdline), "\x00"); len(args) > 2 && args[1] == walCheckpointerCommand &&
+				strings.HasSuffix(args[2], "avouch.db") {
+				child, _ = strconv.Atoi(f)
+			}
+		}
+		if child == 0 {
+			t.Fatalf("no %s child of the server (children: %q)", walCheckpointerCommand, children)
+		}
+		if kill {
+			p.Kill()
+		} else if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		p.Wait(10 * time.Second)
+		gone := false
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			// The child is reaped by init once the server is gone, or is
+			// a zombie of the killed server: either way not running.
+			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child)); err != nil || strings.Contains(string(st), ") Z ") {
+				gone = true
+				break
+			}
+		}
+		if !gone {
+			t.Fatalf("the checkpointer (pid %d) outlived the server (killed: %v)", child, kill)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/avouch/avouch/internal/storage/sqlite"
+
 	"context"
 	"flag"
 	"fmt"
@@ -26,6 +28,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "avouch serve:", err)
 		return 2
+	}
+	if exe, err := os.Executable(); err == nil {
+		// The SQLite WAL checkpoints run in a child process of this
+		// executable (internal/storage/sqlite/checkpointer.go).
+		cfg.CheckpointCommand = []string{exe, walCheckpointerCommand}
 	}
 	log := newLogger(cfg.LogFormat, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -64,4 +71,22 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, nil))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// walCheckpointerCommand is the hidden command `avouch serve` runs as a
+// child for the SQLite database's WAL checkpoints.
+const walCheckpointerCommand = "wal-checkpointer"
+
+// runWALCheckpointer answers checkpoint requests on stdin until stdin ends
+// (when the server closes it or dies).
+func runWALCheckpointer(args []string, _, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: avouch wal-checkpointer DATABASE (started by avouch serve)")
+		return 2
+	}
+	if err := sqlite.ServeCheckpoints(args[0], os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(stderr, "avouch wal-checkpointer:", err)
+		return 1
+	}
+	return 0
 }

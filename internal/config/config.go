@@ -84,6 +84,12 @@ type Config struct {
 	// Fixed names the settings given by flag or environment: they win over
 	// settings stored in the database (see Runtime).
 	Fixed map[string]bool `yaml:"-"`
+
+	// CheckpointCommand, when set, runs the SQLite database's periodic WAL
+	// checkpoints in a child process: the command with the database path
+	// appended (sqlite.Store.CheckpointIn). `avouch serve` sets it to its
+	// own hidden wal-checkpointer command.
+	CheckpointCommand []string `yaml:"-"`
 }
 
 // Runtime lists the settings that may also be stored in the database (set

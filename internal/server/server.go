@@ -12,7 +12,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +27,7 @@ import (
 	"github.com/avouch/avouch/internal/registry"
 	"github.com/avouch/avouch/internal/safexml"
 	"github.com/avouch/avouch/internal/storage"
+	"github.com/avouch/avouch/internal/storage/sqlite"
 	"github.com/avouch/avouch/internal/sts"
 	"github.com/avouch/avouch/internal/wssec"
 	"github.com/avouch/avouch/internal/wstrust"
@@ -78,6 +81,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		return nil, err
 	}
 	s := &Server{Config: cfg, Box: box, Log: log, Now: time.Now}
+	if sq, ok := store.(*sqlite.Store); ok && len(cfg.CheckpointCommand) > 0 {
+		args := append(slices.Clip(cfg.CheckpointCommand[1:]), DatabasePath(cfg.DataDir))
+		cmd := exec.Command(cfg.CheckpointCommand[0], args...) //nolint:gosec // our own executable, set by `avouch serve`
+		cmd.Stderr = os.Stderr
+		if err := sq.CheckpointIn(cmd); err != nil {
+			// Not fatal: the checkpoints then run in this process.
+			log.Warn("WAL checkpoints stay in this process", "err", err)
+		}
+	}
 	s.Store = storage.CacheUsers(store, userCacheTTL, func() time.Time { return s.now() })
 	if err := s.build(ctx, out); err != nil {
 		store.Close()

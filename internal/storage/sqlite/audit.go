@@ -17,17 +17,13 @@ func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) e
 	return s.write(ctx, func(tx *sql.Tx) error {
 		// Many rows per statement: the server appends hundreds at a time,
 		// and a statement per row costs its bind and step overhead per row.
-		// Rows of one statement are inserted in order, so IDs keep the
-		// append order.
-		var full *sql.Stmt // prepared once per call for whole chunks
-		defer func() {
-			if full != nil {
-				full.Close()
-			}
-		}()
+		// A batch is cut into chunks of sizes with a statement prepared
+		// once (100 rows, then powers of two): parsing a fresh INSERT of
+		// n rows for every batch cost more than executing it. Rows of one
+		// statement are inserted in order, so IDs keep the append order.
 		args := make([]any, 0, 5*auditChunk)
 		for len(events) > 0 {
-			n := min(len(events), auditChunk)
+			n := auditChunkFor(len(events))
 			args = args[:0]
 			for _, e := range events[:n] {
 				if e.Time.IsZero() {
@@ -35,18 +31,7 @@ func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) e
 				}
 				args = append(args, toMicros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
 			}
-			var err error
-			if n == auditChunk {
-				if full == nil {
-					if full, err = tx.PrepareContext(ctx, insertAuditSQL(n)); err != nil {
-						return fmt.Errorf("sqlite: append audit: %w", err)
-					}
-				}
-				_, err = full.ExecContext(ctx, args...)
-			} else {
-				_, err = tx.ExecContext(ctx, insertAuditSQL(n), args...)
-			}
-			if err != nil {
+			if _, err := tx.StmtContext(ctx, s.auditStmts[n]).ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("sqlite: append audit: %w", err)
 			}
 			events = events[n:]
@@ -55,9 +40,23 @@ func (s *Store) AppendAudit(ctx context.Context, events ...storage.AuditEvent) e
 	})
 }
 
-// auditChunk is how many audit rows one INSERT carries (5 parameters each,
-// well below SQLite's limit on parameters).
+// auditChunk is how many audit rows one INSERT carries at most (5
+// parameters each, well below SQLite's limit on parameters).
 const auditChunk = 100
+
+// auditChunkFor returns the size of the next chunk of a batch of n rows:
+// auditChunk, or else the largest power of two not above n. Any batch takes
+// at most a few statements, of at most 8 different sizes.
+func auditChunkFor(n int) int {
+	if n >= auditChunk {
+		return auditChunk
+	}
+	c := 1
+	for c*2 <= n {
+		c *= 2
+	}
+	return c
+}
 
 func insertAuditSQL(rows int) string {
 	return `INSERT INTO audit (time, actor, action, target, detail) VALUES ` +

@@ -22,12 +22,19 @@ import (
 // The tests below re-run this test binary as a helper process (the role of
 // the `avouch user add` CLI next to the server); the environment selects it.
 const (
-	helperEnv = "AVOUCH_SQLITE_HELPER" // "writer" or "crash"
+	helperEnv = "AVOUCH_SQLITE_HELPER" // "writer", "crash" or "checkpointer"
 	dbEnv     = "AVOUCH_SQLITE_HELPER_DB"
 	nameEnv   = "AVOUCH_SQLITE_HELPER_NAME"
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "checkpointer" {
+		if err := sqlite.ServeCheckpoints(os.Getenv(dbEnv), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "checkpointer:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if mode := os.Getenv(helperEnv); mode != "" {
 		if err := helper(mode, os.Getenv(dbEnv), os.Getenv(nameEnv)); err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
@@ -231,5 +238,82 @@ func TestACommittedTokenSurvivesSIGKILL(t *testing.T) {
 	}
 	if tok.Subject != "alice" {
 		t.Errorf("Subject = %q, want alice", tok.Subject)
+	}
+}
+
+// TestCheckpointsRunInAnotherProcess: with CheckpointIn, the periodic
+// checkpoints run in a child process (their fsyncs then hold up no
+// goroutine of ours), they really copy the WAL, the store falls back to
+// checkpointing itself when the child dies, and Close ends the child.
+func TestCheckpointsRunInAnotherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	child := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), helperEnv+"=checkpointer", dbEnv+"="+path)
+		cmd.Stderr = os.Stderr
+		return cmd
+	}
+	cmd := child()
+	if err := s.CheckpointIn(cmd); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if err := s.CreateToken(ctx, storage.Token{ID: fmt.Sprintf("t%d", i), Subject: "alice", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the child to copy WAL frames", func() bool {
+		n, frames := s.ExternalCheckpoints()
+		return n >= 3 && frames > 0
+	})
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the store to take the checkpoints back", func() bool {
+		n, _ := s.ExternalCheckpoints()
+		return n == 0
+	})
+	if err := s.CreateToken(ctx, storage.Token{ID: "after", Subject: "alice", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second child, ended by Close.
+	cmd = child()
+	if err := s.CheckpointIn(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cmd.ProcessState == nil {
+		t.Fatal("Close returned with the checkpointer process still running")
+	}
+
+	// A child that cannot serve is refused at once.
+	bad := exec.Command(os.Args[0], "-test.run=^$")
+	bad.Env = append(os.Environ(), helperEnv+"=checkpointer", dbEnv+"="+filepath.Join(t.TempDir(), "missing", "x.db"))
+	s2, err := sqlite.Open(filepath.Join(t.TempDir(), "other.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.CheckpointIn(bad); err == nil {
+		t.Fatal("a checkpointer that cannot open its database was accepted")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -65,8 +65,11 @@ type Store struct {
 	// driver otherwise parses the SQL on every call.
 	getUser     *sql.Stmt
 	insertToken *sql.Stmt
+	auditStmts  map[int]*sql.Stmt // by rows: see auditChunkFor
 
 	tokenGroup tokenGroup // CreateToken's group commit
+
+	ext externalCheckpoints // see CheckpointIn
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -175,7 +178,15 @@ func (s *Store) checkpoints() {
 			return
 		case <-t.C:
 			var busy, frames, copied int64
-			err := s.c.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+			var err error
+			if p := s.ext.Load(); p != nil {
+				if busy, frames, copied, err = p.checkpoint(); err != nil {
+					s.ext.drop() // the child failed: go on here
+				}
+			}
+			if s.ext.Load() == nil {
+				err = s.c.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+			}
 			if err == nil && (copied == frames || frames < restartFrames) {
 				continue
 			}
@@ -191,6 +202,18 @@ func (s *Store) prepare() error {
 	}
 	if s.insertToken, err = s.w.Prepare(insertTokenSQL); err != nil {
 		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	// The audit INSERTs of every chunk size (see auditChunkFor), prepared
+	// here because the writer pool's one connection is taken inside a
+	// transaction.
+	s.auditStmts = map[int]*sql.Stmt{}
+	for n := auditChunk; n > 0; n = auditChunkFor(n - 1) {
+		if s.auditStmts[n], err = s.w.Prepare(insertAuditSQL(n)); err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		if n == 1 {
+			break
+		}
 	}
 	return nil
 }
@@ -232,7 +255,11 @@ func openPool(abs string, readOnly bool, pragmas ...string) (*sql.DB, error) {
 
 // Close releases both pools. Writes that returned are already in the file.
 func (s *Store) Close() error {
-	for _, st := range []*sql.Stmt{s.getUser, s.insertToken} {
+	stmts := []*sql.Stmt{s.getUser, s.insertToken}
+	for _, st := range s.auditStmts {
+		stmts = append(stmts, st)
+	}
+	for _, st := range stmts {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -241,6 +268,7 @@ func (s *Store) Close() error {
 		s.closeOnce.Do(func() { close(s.stopCheckpoints) })
 		<-s.checkpointsDone
 	}
+	s.ext.drop()
 	var errR, errC error
 	if s.r != nil {
 		errR = s.r.Close()

@@ -1,0 +1,153 @@
+package sqlite
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+)
+
+// Checkpoints in another process.
+//
+// A checkpoint ends in fsync(2), and Go runs every system call on the
+// processor (P) of the goroutine that makes it: until the runtime's monitor
+// notices — after up to 10 ms when it has been idle — no other goroutine
+// runs on that P. With one core (GOMAXPROCS=1) each fsync of the periodic
+// checkpoint held up every request for its duration; it was the p99 at
+// half load (docs/PERFORMANCE.md). A child process has its own thread for
+// the fsync and the kernel keeps scheduling ours. The parent only writes a
+// line to a pipe and waits for the answer in the network poller, on no P.
+//
+// The protocol is one line each way per checkpoint: "c" asks for a
+// PASSIVE checkpoint, the answer is "busy frames copied" (the three
+// numbers of PRAGMA wal_checkpoint) or "error …".
+
+// ServeCheckpoints is the child's side: it opens the database at path (the
+// parent has created and migrated it) and answers each line read from in
+// with one PASSIVE checkpoint, until in ends.
+func ServeCheckpoints(path string, in io.Reader, out io.Writer) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	db, err := openPool(abs, false, "wal_autocheckpoint(0)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		if sc.Text() != "c" {
+			return fmt.Errorf("sqlite checkpointer: unknown request %q", sc.Text())
+		}
+		var busy, frames, copied int64
+		if err := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			_, err = fmt.Fprintf(out, "error %v\n", err)
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := fmt.Fprintf(out, "%d %d %d\n", busy, frames, copied); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// processCheckpointer is the parent's handle on a child running
+// ServeCheckpoints.
+type processCheckpointer struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Reader
+	done  chan struct{} // closed when the child has exited
+	n     atomic.Int64  // checkpoints answered
+	pages atomic.Int64  // WAL frames they copied, summed
+}
+
+// CheckpointIn starts cmd, which must run ServeCheckpoints on this store's
+// file with its standard input and output, and from then on has the
+// periodic checkpoints run there. If the child cannot be started, or later
+// fails, the checkpoints go on in this process as before. The child is
+// stopped by Close (its input ends).
+func (s *Store) CheckpointIn(cmd *exec.Cmd) error {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("sqlite: start checkpointer: %w", err)
+	}
+	p := &processCheckpointer{cmd: cmd, in: in, out: bufio.NewReader(out), done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	// One round trip before handing over: a child that cannot open the
+	// file fails here, not at the first tick.
+	if _, _, _, err := p.checkpoint(); err != nil {
+		p.stop()
+		return fmt.Errorf("sqlite: checkpointer: %w", err)
+	}
+	if old := s.ext.p.Swap(p); old != nil {
+		old.stop()
+	}
+	return nil
+}
+
+// ExternalCheckpoints reports how many checkpoints another process has run
+// for this store (see CheckpointIn), and the WAL frames they reported
+// copied (a frame may count in several checkpoints until the WAL starts
+// over). Zero when checkpoints run in this process.
+func (s *Store) ExternalCheckpoints() (checkpoints, frames int64) {
+	if p := s.ext.Load(); p != nil {
+		return p.n.Load(), p.pages.Load()
+	}
+	return 0, 0
+}
+
+func (p *processCheckpointer) checkpoint() (busy, frames, copied int64, err error) {
+	if _, err := io.WriteString(p.in, "c\n"); err != nil {
+		return 0, 0, 0, err
+	}
+	line, err := p.out.ReadString('\n')
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if _, err := fmt.Sscanf(line, "%d %d %d\n", &busy, &frames, &copied); err != nil {
+		return 0, 0, 0, fmt.Errorf("checkpointer said %q", line)
+	}
+	p.n.Add(1)
+	p.pages.Add(copied)
+	return busy, frames, copied, nil
+}
+
+// stop ends the child's input and waits for it to exit.
+func (p *processCheckpointer) stop() {
+	_ = p.in.Close()
+	<-p.done
+}
+
+// externalCheckpoints holds the child, if any (nil: checkpoints run here).
+type externalCheckpoints struct {
+	p atomic.Pointer[processCheckpointer]
+}
+
+func (e *externalCheckpoints) Load() *processCheckpointer { return e.p.Load() }
+
+func (e *externalCheckpoints) Store(p *processCheckpointer) { e.p.Store(p) }
+
+// drop stops using the child (after a failure, or at Close).
+func (e *externalCheckpoints) drop() {
+	if p := e.p.Swap(nil); p != nil {
+		p.stop()
+	}
+}
