@@ -85,9 +85,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		args := append(slices.Clip(cfg.CheckpointCommand[1:]), DatabasePath(cfg.DataDir))
 		cmd := exec.Command(cfg.CheckpointCommand[0], args...) //nolint:gosec // our own executable, set by `avouch serve`
 		cmd.Stderr = os.Stderr
-		if err := sq.CheckpointIn(cmd); err != nil {
-			// Not fatal: the checkpoints then run in this process.
-			log.Warn("WAL checkpoints stay in this process", "err", err)
+		// Not fatal: the checkpoints then run in this process.
+		failed := func(err error) { log.Warn("WAL checkpoints stay in this process", "err", err) }
+		if err := sq.CheckpointIn(cmd, failed); err != nil {
+			failed(err)
 		}
 	}
 	s.Store = storage.CacheUsers(store, userCacheTTL, func() time.Time { return s.now() })

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 )
 
@@ -70,11 +71,13 @@ type processCheckpointer struct {
 }
 
 // CheckpointIn starts cmd, which must run ServeCheckpoints on this store's
-// file with its standard input and output, and from then on has the
-// periodic checkpoints run there. If the child cannot be started, or later
-// fails, the checkpoints go on in this process as before. The child is
-// stopped by Close (its input ends).
-func (s *Store) CheckpointIn(cmd *exec.Cmd) error {
+// file with its standard input and output, and has the periodic
+// checkpoints run there from its first answer on. The first round trip
+// happens in the background (start-up does not wait for the child);
+// until then, and for good if the child cannot serve or later fails, the
+// checkpoints run in this process as before, and failed (if not nil) hears
+// why. Close stops the child (its input ends).
+func (s *Store) CheckpointIn(cmd *exec.Cmd, failed func(error)) error {
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -91,15 +94,28 @@ func (s *Store) CheckpointIn(cmd *exec.Cmd) error {
 		_ = cmd.Wait()
 		close(p.done)
 	}()
-	// One round trip before handing over: a child that cannot open the
-	// file fails here, not at the first tick.
-	if _, _, _, err := p.checkpoint(); err != nil {
-		p.stop()
-		return fmt.Errorf("sqlite: checkpointer: %w", err)
-	}
-	if old := s.ext.p.Swap(p); old != nil {
-		old.stop()
-	}
+	s.ext.starting.Add(1)
+	go func() {
+		defer s.ext.starting.Done()
+		// One round trip before handing over: a child that cannot open
+		// the file fails here, not at a tick.
+		if _, _, _, err := p.checkpoint(); err != nil {
+			p.stop()
+			if failed != nil {
+				failed(fmt.Errorf("sqlite: checkpointer: %w", err))
+			}
+			return
+		}
+		s.ext.mu.Lock()
+		defer s.ext.mu.Unlock()
+		if s.ext.closed {
+			p.stop()
+			return
+		}
+		if old := s.ext.p.Swap(p); old != nil {
+			old.stop()
+		}
+	}()
 	return nil
 }
 
@@ -138,16 +154,28 @@ func (p *processCheckpointer) stop() {
 
 // externalCheckpoints holds the child, if any (nil: checkpoints run here).
 type externalCheckpoints struct {
-	p atomic.Pointer[processCheckpointer]
+	p        atomic.Pointer[processCheckpointer]
+	starting sync.WaitGroup // children still in their first round trip
+	mu       sync.Mutex     // closed, and handing over p
+	closed   bool
 }
 
 func (e *externalCheckpoints) Load() *processCheckpointer { return e.p.Load() }
 
 func (e *externalCheckpoints) Store(p *processCheckpointer) { e.p.Store(p) }
 
-// drop stops using the child (after a failure, or at Close).
+// drop stops using the child (after a failure).
 func (e *externalCheckpoints) drop() {
 	if p := e.p.Swap(nil); p != nil {
 		p.stop()
 	}
+}
+
+// close stops the child, and any still starting, for good.
+func (e *externalCheckpoints) close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.starting.Wait()
+	e.drop()
 }

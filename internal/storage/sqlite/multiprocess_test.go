@@ -260,7 +260,7 @@ func TestCheckpointsRunInAnotherProcess(t *testing.T) {
 		return cmd
 	}
 	cmd := child()
-	if err := s.CheckpointIn(cmd); err != nil {
+	if err := s.CheckpointIn(cmd, func(err error) { t.Error(err) }); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 300 {
@@ -285,7 +285,7 @@ func TestCheckpointsRunInAnotherProcess(t *testing.T) {
 
 	// A second child, ended by Close.
 	cmd = child()
-	if err := s.CheckpointIn(cmd); err != nil {
+	if err := s.CheckpointIn(cmd, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -295,7 +295,7 @@ func TestCheckpointsRunInAnotherProcess(t *testing.T) {
 		t.Fatal("Close returned with the checkpointer process still running")
 	}
 
-	// A child that cannot serve is refused at once.
+	// A child that cannot serve is not used, and says why.
 	bad := exec.Command(os.Args[0], "-test.run=^$")
 	bad.Env = append(os.Environ(), helperEnv+"=checkpointer", dbEnv+"="+filepath.Join(t.TempDir(), "missing", "x.db"))
 	s2, err := sqlite.Open(filepath.Join(t.TempDir(), "other.db"))
@@ -303,8 +303,17 @@ func TestCheckpointsRunInAnotherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if err := s2.CheckpointIn(bad); err == nil {
-		t.Fatal("a checkpointer that cannot open its database was accepted")
+	why := make(chan error, 1)
+	if err := s2.CheckpointIn(bad, func(err error) { why <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-why:
+		if n, _ := s2.ExternalCheckpoints(); n != 0 || bad.ProcessState == nil {
+			t.Fatalf("after %v: %d external checkpoints, child exited: %v", err, n, bad.ProcessState != nil)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a checkpointer that cannot open its database was not reported")
 	}
 }
 

@@ -157,8 +157,9 @@ const (
 // checkpoints copies the WAL back into the database until Close, off the
 // request path.
 //
-// It runs on a connection of its own: a PASSIVE checkpoint never blocks the
-// writer or readers, and its page copies and fsyncs (synchronous=NORMAL
+// It runs on a connection of its own (or, after CheckpointIn, in a child
+// process: see checkpointer.go for why): a PASSIVE checkpoint never blocks
+// the writer or readers, and its page copies and fsyncs (synchronous=NORMAL
 // syncs at checkpoints) hold up no token. When it has copied every frame,
 // the next write starts the WAL over. Under steady writes it may never
 // catch up — new frames arrive while it copies — and the WAL would grow
@@ -268,7 +269,7 @@ func (s *Store) Close() error {
 		s.closeOnce.Do(func() { close(s.stopCheckpoints) })
 		<-s.checkpointsDone
 	}
-	s.ext.drop()
+	s.ext.close()
 	var errR, errC error
 	if s.r != nil {
 		errR = s.r.Close()
