@@ -21,7 +21,7 @@ until grep -q "listening on" "$DATA/serve.log" 2>/dev/null; do sleep 0.05; done
 SAMPLER=$!
 GOMAXPROCS=1 taskset -c 1 "$BIN" bench --url "http://127.0.0.1:$port/services/sts" --user soak --password Soak-pw-1 \
   --claim http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress \
-  --scenario issue-saml2 --concurrency 16 --rate "$RATE" --duration "$DUR" --json
+  --scenario issue-saml2 --concurrency 16 --rate "$RATE" --duration "$DUR" --sign-every 0 --server-cpus 0 --json
 rc=$?
 echo "rss_kb end $(awk '/VmRSS/ {print $2}' /proc/$SRV/status)"
 # The WAL must stay bounded under steady writes (background checkpoints).

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"strings"
 	"sync"
 	"testing"
 )
@@ -36,5 +37,33 @@ func TestArgon2idRunsAtMostSlotsAtOnce(t *testing.T) {
 	wg.Wait()
 	if limit := cap(argonSlots); peak > limit || peak < 1 {
 		t.Fatalf("peak of %d argon2id computations at once, want 1..%d", peak, limit)
+	}
+}
+
+// TestDummyHashCostsWhatARealOneCosts: the hash checked for unknown users is
+// accepted by CheckPassword (an unrecognised hash would return before any
+// argon2id work, and timing would tell unknown users apart) and carries the
+// parameters HashPassword uses today.
+func TestDummyHashCostsWhatARealOneCosts(t *testing.T) {
+	h, err := HashPassword("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := func(h string) string { return strings.Join(strings.Split(h, "$")[:4], "$") }
+	if params(dummyHash) != params(h) {
+		t.Fatalf("dummy hash parameters %q, HashPassword's %q", params(dummyHash), params(h))
+	}
+	var ran int
+	onArgon = func(d int) {
+		if d > 0 {
+			ran++
+		}
+	}
+	defer func() { onArgon = nil }()
+	if ok, err := CheckPassword(dummyHash, "avouch-dummy-password"); ok || err != nil {
+		t.Fatalf("CheckPassword(dummyHash) = %v, %v; want false, nil", ok, err)
+	}
+	if ran != 1 {
+		t.Fatalf("argon2id ran %d times for the dummy hash, want 1", ran)
 	}
 }
