@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/avouch/avouch/internal/storage/sqlite"
-
 	"context"
 	"flag"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/avouch/avouch/internal/config"
 	"github.com/avouch/avouch/internal/server"
+	"github.com/avouch/avouch/internal/storage/sqlite"
 )
 
 func runServe(args []string, stdout, stderr io.Writer) int {

@@ -304,8 +304,9 @@ type load struct {
 	done   atomic.Int64
 	errs   atomic.Int64
 	issued atomic.Int64
-	// under is the load time of finished segments plus, while a segment
-	// runs, the time since it started (for the progress bar).
+	// finished is the load time of the segments done, segStart the start
+	// of the one running (zero between segments): the progress bar's
+	// time under load.
 	mu       sync.Mutex
 	finished time.Duration
 	segStart time.Time

@@ -45,7 +45,12 @@ type rpServer struct {
 }
 
 func newRPServer(t *testing.T, sps ...*registry.ServiceProvider) *rpServer {
-	ts := newTestServer(t, nil)
+	return newRPServerWith(t, nil, sps...)
+}
+
+// newRPServerWith is newRPServer with a change to the server's settings.
+func newRPServerWith(t *testing.T, mutate func(*config.Config), sps ...*registry.ServiceProvider) *rpServer {
+	ts := newTestServer(t, mutate)
 	ts.addUser(t, "alice", "Alice#pw1", false, []string{"admin"}, map[string]string{
 		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": "alice@example.test",
 		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname":    "Alice"})
@@ -336,16 +341,9 @@ func TestRenewalUsesTheRelyingPartysLifetime(t *testing.T) {
 // The STS signs with ECDSA and the RP's key is RSA: the measured key
 // shows where bench looked.
 func TestBenchIssuesEncryptedTokens(t *testing.T) {
-	ts := newTestServer(t, func(c *config.Config) { c.SigningKeyAlgorithm = "ecdsa-p256" })
-	ts.addUser(t, "alice", "Alice#pw1", false, []string{"admin"}, nil)
-	_, c := rpKey(t)
-	if err := ts.Trust.Add(t.Context(), "rp-cert", c); err != nil {
-		t.Fatal(err)
-	}
-	if err := ts.Registry.Put(t.Context(), &registry.ServiceProvider{Name: "enc", WSTrust: &registry.WSTrust{
-		Endpoints: []string{"https://rp.example/"}, Token: registry.Token{CertAlias: "rp-cert", Encrypt: true}}}); err != nil {
-		t.Fatal(err)
-	}
+	ts := newRPServerWith(t, func(c *config.Config) { c.SigningKeyAlgorithm = "ecdsa-p256" },
+		&registry.ServiceProvider{Name: "enc", WSTrust: &registry.WSTrust{
+			Endpoints: []string{"https://rp.example/"}, Token: registry.Token{CertAlias: "rp-cert", Encrypt: true}}})
 	o := bench.Options{URL: ts.URL + "/services/sts", User: "alice", Password: "Alice#pw1", Scenario: bench.IssueEncrypted,
 		AppliesTo: "https://rp.example/", Concurrency: 2, Requests: 6, SignMeasure: 100 * time.Millisecond}
 	res, err := bench.Run(t.Context(), o)

@@ -65,9 +65,8 @@ type processCheckpointer struct {
 	cmd   *exec.Cmd
 	in    io.WriteCloser
 	out   *bufio.Reader
-	done  chan struct{} // closed when the child has exited
-	n     atomic.Int64  // checkpoints answered
-	pages atomic.Int64  // WAL frames they copied, summed
+	n     atomic.Int64 // checkpoints answered
+	pages atomic.Int64 // WAL frames they copied, summed
 }
 
 // CheckpointIn starts cmd, which must run ServeCheckpoints on this store's
@@ -89,11 +88,7 @@ func (s *Store) CheckpointIn(cmd *exec.Cmd, failed func(error)) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("sqlite: start checkpointer: %w", err)
 	}
-	p := &processCheckpointer{cmd: cmd, in: in, out: bufio.NewReader(out), done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
+	p := &processCheckpointer{cmd: cmd, in: in, out: bufio.NewReader(out)}
 	s.ext.starting.Add(1)
 	go func() {
 		defer s.ext.starting.Done()
@@ -146,10 +141,13 @@ func (p *processCheckpointer) checkpoint() (busy, frames, copied int64, err erro
 	return busy, frames, copied, nil
 }
 
-// stop ends the child's input and waits for it to exit.
+// stop ends the child's input and waits for it to exit. It is called by
+// whoever read from the child last, after the last read: os/exec closes
+// the output pipe in Wait. A child that died is noticed by the read (end
+// of file), not by waiting on it.
 func (p *processCheckpointer) stop() {
 	_ = p.in.Close()
-	<-p.done
+	_ = p.cmd.Wait()
 }
 
 // externalCheckpoints holds the child, if any (nil: checkpoints run here).
@@ -161,8 +159,6 @@ type externalCheckpoints struct {
 }
 
 func (e *externalCheckpoints) Load() *processCheckpointer { return e.p.Load() }
-
-func (e *externalCheckpoints) Store(p *processCheckpointer) { e.p.Store(p) }
 
 // drop stops using the child (after a failure).
 func (e *externalCheckpoints) drop() {
