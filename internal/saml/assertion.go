@@ -118,11 +118,28 @@ type el struct {
 	prefix string // "saml2:" or ""
 }
 
-func (w el) open(name string)  { w.b.WriteString("<" + w.prefix + name + ">") }
-func (w el) close(name string) { w.b.WriteString("</" + w.prefix + name + ">") }
-func (w el) start(name string) { w.b.WriteString("<" + w.prefix + name) }
-func (w el) attr(k, v string)  { w.b.WriteString(" " + k + `="` + xmltext.EscapeAttr(v) + `"`) }
-func (w el) end()              { w.b.WriteByte('>') }
+// The pieces are written one by one: concatenating them first would
+// allocate a string per element and attribute (a few dozen per token).
+func (w el) open(name string) { w.start(name); w.end() }
+func (w el) close(name string) {
+	w.b.WriteString("</")
+	w.b.WriteString(w.prefix)
+	w.b.WriteString(name)
+	w.end()
+}
+func (w el) start(name string) {
+	w.b.WriteByte('<')
+	w.b.WriteString(w.prefix)
+	w.b.WriteString(name)
+}
+func (w el) attr(k, v string) {
+	w.b.WriteByte(' ')
+	w.b.WriteString(k)
+	w.b.WriteString(`="`)
+	w.b.WriteString(xmltext.EscapeAttr(v))
+	w.b.WriteByte('"')
+}
+func (w el) end() { w.b.WriteByte('>') }
 func (w el) text(name, v string) {
 	w.open(name)
 	w.b.WriteString(xmltext.EscapeText(v))

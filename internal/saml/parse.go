@@ -81,7 +81,7 @@ func parseTime(s string) (time.Time, error) {
 // childrenNS returns el's children named local in ns.
 func childrenNS(el *etree.Element, ns, local string) []*etree.Element {
 	var out []*etree.Element
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		if c.Tag == local && c.NamespaceURI() == ns {
 			out = append(out, c)
 		}
@@ -176,7 +176,7 @@ func parse11(a *etree.Element) (*Parsed, error) {
 			}
 		}
 	}
-	for _, st := range a.ChildElements() {
+	for st := range a.ChildElementsSeq() {
 		if st.NamespaceURI() != NS11 {
 			continue
 		}

@@ -89,7 +89,7 @@ func Parse(data []byte, lim safexml.Limits) (*Envelope, error) {
 		return nil, SenderFault("not a SOAP envelope")
 	}
 	ns := env.Version.NS()
-	for _, c := range root.ChildElements() {
+	for c := range root.ChildElementsSeq() {
 		if c.NamespaceURI() != ns {
 			return nil, env.senderFault("unexpected element in Envelope")
 		}

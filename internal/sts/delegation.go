@@ -203,7 +203,7 @@ func (s *Service) assertionSubject(ctx context.Context, d *Delegation) (*Princip
 	claimed := el.SelectAttrValue("Issuer", "")
 	if el.NamespaceURI() == saml.NS20 {
 		claimed = ""
-		for _, c := range el.ChildElements() {
+		for c := range el.ChildElementsSeq() {
 			if c.Tag == "Issuer" && c.NamespaceURI() == saml.NS20 {
 				claimed = strings.TrimSpace(c.Text())
 			}

@@ -308,7 +308,7 @@ func (s *Service) Cancel(ctx context.Context, p Principal, t Target) error {
 
 // record stores a token record (written before the token is returned).
 func (s *Service) record(ctx context.Context, tok *Token, now time.Time, d *tokenRecord, renewable, afterExpiry bool) error {
-	data, err := json.Marshal(d)
+	data, err := d.marshal()
 	if err != nil {
 		return &Error{Code: CodeInternal, Msg: "token record failed", Err: err}
 	}

@@ -155,7 +155,7 @@ func (p *Processor) AuthenticateRequest(ctx context.Context, req *Request) (*Res
 	}
 	var hasUT, hasSig bool
 	if req.Security != nil {
-		for _, c := range req.Security.ChildElements() {
+		for c := range req.Security.ChildElementsSeq() {
 			switch {
 			case c.Tag == "UsernameToken" && c.NamespaceURI() == NSWSSE:
 				hasUT = true

@@ -97,7 +97,7 @@ func ParseTime(s string) (time.Time, error) {
 // they are security tokens we cannot process (then callers decide by policy).
 func Parse(sec *etree.Element) (*Header, error) {
 	h := &Header{}
-	for _, c := range sec.ChildElements() {
+	for c := range sec.ChildElementsSeq() {
 		switch {
 		case c.Tag == "Timestamp" && c.NamespaceURI() == NSWSU:
 			if h.Timestamp != nil {
@@ -125,7 +125,7 @@ func Parse(sec *etree.Element) (*Header, error) {
 func parseTimestamp(el *etree.Element) (*Timestamp, error) {
 	ts := &Timestamp{}
 	var haveCreated bool
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		if c.NamespaceURI() != NSWSU {
 			continue
 		}
@@ -162,7 +162,7 @@ func parseTimestamp(el *etree.Element) (*Timestamp, error) {
 func parseUsernameToken(el *etree.Element) (*UsernameToken, error) {
 	ut := &UsernameToken{}
 	var haveUser, havePassword bool
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		switch {
 		case c.Tag == "Username" && c.NamespaceURI() == NSWSSE:
 			if haveUser {

@@ -55,7 +55,7 @@ var (
 func (p *Processor) verifySignedRequest(ctx context.Context, req *Request) (*xmlsec.DetachedSignature, *x509.Certificate, *CertIdentity, error) {
 	sec := req.Security
 	var sig, ts *etree.Element
-	for _, c := range sec.ChildElements() {
+	for c := range sec.ChildElementsSeq() {
 		switch {
 		case c.Tag == "Signature" && c.NamespaceURI() == xmlsec.NamespaceDSig:
 			if sig != nil {
@@ -84,7 +84,7 @@ func (p *Processor) verifySignedRequest(ctx context.Context, req *Request) (*xml
 		return nil, nil, nil, err
 	}
 	allowed := map[*etree.Element]bool{req.Body: true}
-	for _, c := range sec.ChildElements() {
+	for c := range sec.ChildElementsSeq() {
 		switch {
 		case c.NamespaceURI() == NSWSU && c.Tag == "Timestamp",
 			c.NamespaceURI() == NSWSSE && (c.Tag == "BinarySecurityToken" || c.Tag == "UsernameToken"):
@@ -93,7 +93,7 @@ func (p *Processor) verifySignedRequest(ctx context.Context, req *Request) (*xml
 	}
 	var wsa []*etree.Element
 	if req.Header != nil {
-		for _, c := range req.Header.ChildElements() {
+		for c := range req.Header.ChildElementsSeq() {
 			if ns := c.NamespaceURI(); ns == NSWSA2005 || ns == NSWSA2004 {
 				allowed[c] = true
 				wsa = append(wsa, c)
@@ -189,7 +189,7 @@ func (p *Processor) claimSignature(ctx context.Context, d *xmlsec.DetachedSignat
 // certificate.
 func (p *Processor) signingCertificate(ctx context.Context, sig, sec *etree.Element, ids map[string]*etree.Element) (*x509.Certificate, error) {
 	var ki *etree.Element
-	for _, c := range sig.ChildElements() {
+	for c := range sig.ChildElementsSeq() {
 		if c.Tag == "KeyInfo" && c.NamespaceURI() == xmlsec.NamespaceDSig {
 			ki = c
 		}
@@ -211,7 +211,7 @@ func (p *Processor) signingCertificate(ctx context.Context, sig, sec *etree.Elem
 		return nil
 	}
 	x509Data := func(xd *etree.Element) error {
-		for _, c := range xd.ChildElements() {
+		for c := range xd.ChildElementsSeq() {
 			if c.NamespaceURI() != xmlsec.NamespaceDSig {
 				continue
 			}
@@ -226,7 +226,7 @@ func (p *Processor) signingCertificate(ctx context.Context, sig, sec *etree.Elem
 				}
 			case "X509IssuerSerial":
 				var issuer, serial string
-				for _, f := range c.ChildElements() {
+				for f := range c.ChildElementsSeq() {
 					switch f.Tag {
 					case "X509IssuerName":
 						issuer = f.Text()
@@ -256,10 +256,10 @@ func (p *Processor) signingCertificate(ctx context.Context, sig, sec *etree.Elem
 		}
 		return nil
 	}
-	for _, c := range ki.ChildElements() {
+	for c := range ki.ChildElementsSeq() {
 		switch {
 		case c.Tag == "SecurityTokenReference" && c.NamespaceURI() == NSWSSE:
-			for _, r := range c.ChildElements() {
+			for r := range c.ChildElementsSeq() {
 				switch {
 				case r.Tag == "Reference" && r.NamespaceURI() == NSWSSE:
 					uri := strings.TrimSpace(r.SelectAttrValue("URI", ""))

@@ -307,7 +307,7 @@ func parseBody(body *etree.Element, v Version) ([]*RST, bool, error) {
 		return []*RST{rst}, false, nil
 	}
 	var out []*RST
-	for _, c := range body.ChildElements() {
+	for c := range body.ChildElementsSeq() {
 		if c.Tag != "RequestSecurityToken" || c.NamespaceURI() != string(v) {
 			return nil, true, invalid("a RequestSecurityTokenCollection may hold only RequestSecurityToken elements")
 		}

@@ -148,7 +148,7 @@ func ParseRST(el *etree.Element) (*RST, error) {
 		return nil
 	}
 	var requestTypeURI string
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		ns := c.NamespaceURI()
 		switch {
 		case ns == string(v) && c.Tag == "RequestType":
@@ -244,7 +244,7 @@ func ParseRST(el *etree.Element) (*RST, error) {
 			if r.ClaimsDialect == "" {
 				return nil, invalid("Claims without Dialect")
 			}
-			for _, ct := range c.ChildElements() {
+			for ct := range c.ChildElementsSeq() {
 				if ct.Tag != "ClaimType" {
 					continue
 				}
@@ -292,7 +292,7 @@ func parseTarget(el *etree.Element) (sts.Target, error) {
 	case c.Tag == "Assertion" && (c.NamespaceURI() == nsSAML20 || c.NamespaceURI() == nsSAML11):
 		return sts.Target{Element: c}, nil
 	case c.Tag == "SecurityTokenReference" && c.NamespaceURI() == wssec.NSWSSE:
-		for _, r := range c.ChildElements() {
+		for r := range c.ChildElementsSeq() {
 			if r.NamespaceURI() != wssec.NSWSSE {
 				continue
 			}
@@ -314,13 +314,13 @@ func parseTarget(el *etree.Element) (sts.Target, error) {
 
 // appliesToAddress returns the address of the EndpointReference in AppliesTo.
 func appliesToAddress(at *etree.Element) (string, error) {
-	for _, c := range at.ChildElements() {
+	for c := range at.ChildElementsSeq() {
 		if !isWSANS(c.NamespaceURI()) {
 			continue
 		}
 		switch c.Tag {
 		case "EndpointReference":
-			for _, a := range c.ChildElements() {
+			for a := range c.ChildElementsSeq() {
 				if a.Tag == "Address" && isWSANS(a.NamespaceURI()) {
 					if s := strings.TrimSpace(a.Text()); s != "" {
 						return s, nil
@@ -338,7 +338,7 @@ func appliesToAddress(at *etree.Element) (string, error) {
 }
 
 func (r *RST) parseLifetime(el *etree.Element) error {
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		if c.NamespaceURI() != wssec.NSWSU {
 			continue
 		}
@@ -370,7 +370,7 @@ const (
 // parseUseKey reads the requestor's public key: a wsse:BinarySecurityToken
 // (X509v3), a ds:KeyInfo with X509Data/X509Certificate, or an RSAKeyValue.
 func parseUseKey(el *etree.Element, h *sts.HoK) error {
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		switch {
 		case c.Tag == "BinarySecurityToken" && c.NamespaceURI() == wssec.NSWSSE:
 			if vt := c.SelectAttrValue("ValueType", x509v3); vt != x509v3 {

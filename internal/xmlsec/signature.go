@@ -245,11 +245,11 @@ func parseSignature(sig *etree.Element) (*parsedSig, error) {
 // of the caller's trusted certificates.
 func keyInfoCerts(ki *etree.Element) ([][]byte, error) {
 	var out [][]byte
-	for _, xd := range ki.ChildElements() {
+	for xd := range ki.ChildElementsSeq() {
 		if !is(xd, NamespaceDSig, "X509Data") {
 			continue
 		}
-		for _, c := range xd.ChildElements() {
+		for c := range xd.ChildElementsSeq() {
 			if !is(c, NamespaceDSig, "X509Certificate") {
 				continue
 			}

@@ -65,7 +65,7 @@ func VerifyEnveloped(el *etree.Element, opts VerifyOptions) (verified *etree.Ele
 		idAttr = "ID"
 	}
 	var sig *etree.Element
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		if is(c, NamespaceDSig, "Signature") {
 			if sig != nil {
 				return nil, nil, malformedSig("more than one ds:Signature")

@@ -64,3 +64,75 @@ func TestGroupCommitPanicStrandsNoCaller(t *testing.T) {
 		t.Fatalf("duplicate after the panic: %v", err)
 	}
 }
+
+// TestGroupCommitBatches: a batch goes in as one multi-row INSERT when it
+// fits one statement; a duplicate ID, in the store or within the batch,
+// fails that token only, and the others are stored as given.
+func TestGroupCommitBatches(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "avouch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	at := time.UnixMicro(time.Now().UnixMicro())
+	tok := func(id string) storage.Token {
+		return storage.Token{ID: id, Type: "type-" + id, Subject: "sub-" + id, RelyingParty: "rp-" + id,
+			IssuedAt: at, ExpiresAt: at.Add(time.Hour), State: storage.TokenActive, Renewable: len(id)%2 == 0,
+			Data: []byte(`{"id":"` + id + `"}`), UpdatedAt: at}
+	}
+	if err := s.CreateToken(t.Context(), tok("existing")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		size    int
+		dups    map[int]string // position → ID that is taken
+		oneStmt bool // inserted by one statement (batches without a taken ID)
+	}{
+		{"two", 2, nil, true},
+		{"seven", 7, nil, true},
+		{"largest statement", tokenStmtRows, nil, true},
+		{"over a statement", tokenStmtRows + 1, nil, false},
+		{"taken in the store", 5, map[int]string{2: "existing"}, false},
+		{"taken within the batch", 4, map[int]string{3: "taken within the batch-1"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			batch := make([]*tokenWrite, tc.size)
+			for i := range batch {
+				id := fmt.Sprintf("%s-%d", tc.name, i)
+				if d, ok := tc.dups[i]; ok {
+					id = d
+				}
+				batch[i] = &tokenWrite{t: tok(id)}
+			}
+			s.commitTokens(t.Context(), batch)
+			for i, b := range batch {
+				if _, dup := tc.dups[i]; dup {
+					if !errors.Is(b.err, storage.ErrAlreadyExists) {
+						t.Errorf("token %d (a taken ID): %v, want ErrAlreadyExists", i, b.err)
+					}
+					continue
+				}
+				if b.err != nil {
+					t.Fatalf("token %d: %v", i, b.err)
+				}
+				got, err := s.GetToken(t.Context(), b.t.ID)
+				if err != nil {
+					t.Fatalf("token %d: %v", i, err)
+				}
+				want := b.t
+				if got.Type != want.Type || got.Subject != want.Subject || got.RelyingParty != want.RelyingParty ||
+					!got.IssuedAt.Equal(want.IssuedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) || got.State != want.State ||
+					got.Renewable != want.Renewable || string(got.Data) != string(want.Data) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+					t.Fatalf("token %d stored as %+v, want %+v", i, got, want)
+				}
+			}
+			s.tokenStmtsMu.Lock()
+			_, prepared := s.tokenStmts[tc.size]
+			s.tokenStmtsMu.Unlock()
+			if tc.dups == nil && tc.oneStmt != prepared {
+				t.Errorf("a statement of %d rows prepared: %v, want %v", tc.size, prepared, tc.oneStmt)
+			}
+		})
+	}
+}

@@ -66,6 +66,9 @@ type Store struct {
 	getUser     *sql.Stmt
 	insertToken *sql.Stmt
 	auditStmts  map[int]*sql.Stmt // by rows: see auditChunkFor
+	// Multi-row token INSERTs by rows, prepared on first use (insertMany).
+	tokenStmtsMu sync.Mutex
+	tokenStmts   map[int]*sql.Stmt
 
 	tokenGroup tokenGroup // CreateToken's group commit
 
@@ -260,6 +263,12 @@ func (s *Store) Close() error {
 	for _, st := range s.auditStmts {
 		stmts = append(stmts, st)
 	}
+	s.tokenStmtsMu.Lock()
+	for _, st := range s.tokenStmts {
+		stmts = append(stmts, st)
+	}
+	s.tokenStmts = nil
+	s.tokenStmtsMu.Unlock()
 	for _, st := range stmts {
 		if st != nil {
 			_ = st.Close()
