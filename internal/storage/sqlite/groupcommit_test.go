@@ -87,7 +87,7 @@ func TestGroupCommitBatches(t *testing.T) {
 		name    string
 		size    int
 		dups    map[int]string // position → ID that is taken
-		oneStmt bool // inserted by one statement (batches without a taken ID)
+		oneStmt bool           // inserted by one statement (batches without a taken ID)
 	}{
 		{"two", 2, nil, true},
 		{"seven", 7, nil, true},
