@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"math/big"
 	"net/http"
 	"regexp"
@@ -14,12 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
+
 	"github.com/avouch/avouch/internal/bench"
 	"github.com/avouch/avouch/internal/client"
 	"github.com/avouch/avouch/internal/config"
 	"github.com/avouch/avouch/internal/psha1"
 	"github.com/avouch/avouch/internal/registry"
 	"github.com/avouch/avouch/internal/safexml"
+	"github.com/avouch/avouch/internal/storage"
 	"github.com/avouch/avouch/internal/xmlenc"
 )
 
@@ -360,5 +364,47 @@ func TestBenchIssuesEncryptedTokens(t *testing.T) {
 	o.AppliesTo, o.Scenario = "https://rp.example/", bench.IssueSAML20
 	if _, err := bench.Run(t.Context(), o); err == nil || !strings.Contains(err.Error(), "issue-encrypted") {
 		t.Fatalf("an encrypting relying party in a plain scenario: err = %v", err)
+	}
+}
+
+// TestAReplacedRPCertificateIsPickedUp: the certificate of a relying party
+// is cached, and one replaced behind the server's back (the CLI, another
+// node) is used from the runtime watcher's next round on.
+func TestAReplacedRPCertificateIsPickedUp(t *testing.T) {
+	rs := newRPServer(t, &registry.ServiceProvider{Name: "enc", WSTrust: &registry.WSTrust{
+		Endpoints: []string{"https://rp.example/"}, Token: registry.Token{CertAlias: "rp-cert", Encrypt: true}}})
+	issue := func() *etree.Element {
+		t.Helper()
+		_, tok, err := rs.issue(t, client.Options{AppliesTo: "https://rp.example/"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := safexml.Parse(tok, safexml.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc.Root().SelectElement("EncryptedData")
+	}
+	if _, err := xmlenc.Decrypt(issue(), rs.key, xmlenc.Allowed{}); err != nil { // and cached now
+		t.Fatal(err)
+	}
+
+	newKey, newCert := rpKey(t)
+	if err := rs.Store.PutCertificate(t.Context(), storage.Certificate{Alias: "rp-cert", CreatedAt: time.Now(),
+		PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: newCert.Raw})}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { rs.watchRuntime(ctx, 20*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := xmlenc.Decrypt(issue(), newKey, xmlenc.Allowed{}); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tokens are still encrypted for the replaced certificate")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

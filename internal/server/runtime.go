@@ -152,6 +152,11 @@ func (s *Server) watchRuntime(ctx context.Context, every time.Duration) {
 			continue
 		}
 		stored := configSettings(all)
+		// Certificates before service providers: a provider reloaded now
+		// must not be served a certificate its alias no longer holds.
+		if err := s.Trust.Cache.Refresh(ctx, s.Store); err != nil {
+			s.Log.Warn("trust store cache not refreshed", "err", err)
+		}
 		if changed, err := s.Registry.Reload(ctx); err != nil {
 			s.Log.Error("service providers not reloaded", "err", err)
 		} else if changed {

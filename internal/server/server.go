@@ -111,7 +111,7 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if _, err := s.Registry.Reload(ctx); err != nil {
 		return fmt.Errorf("service providers: %w", err)
 	}
-	s.Trust = keys.TrustStore{Store: s.Store}
+	s.Trust = keys.TrustStore{Store: s.Store, Cache: keys.NewCertCache()}
 	s.Core.SetRelyingParties(s.Registry, s.Trust)
 	if err := s.reloadRuntime(ctx); err != nil {
 		return err
