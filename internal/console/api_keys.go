@@ -259,7 +259,7 @@ func (h *Handler) deleteTrusted(w http.ResponseWriter, r *http.Request) error {
 	if len(users) > 0 {
 		return errStatus(http.StatusConflict, "alias", fmt.Sprintf("certificate %s is used by %s: change them first", quote(alias), strings.Join(users, ", ")))
 	}
-	if err := h.o.Store.DeleteCertificate(ctx, alias); errors.Is(err, storage.ErrNotFound) {
+	if err := h.o.Trust.Delete(ctx, alias); errors.Is(err, storage.ErrNotFound) {
 		return notFound("certificate " + quote(alias))
 	} else if err != nil {
 		return err

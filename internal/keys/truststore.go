@@ -48,6 +48,13 @@ func (t TrustStore) Add(ctx context.Context, alias string, cert *x509.Certificat
 	return err
 }
 
+// Delete removes alias (storage.ErrNotFound if absent).
+func (t TrustStore) Delete(ctx context.Context, alias string) error {
+	err := t.Store.DeleteCertificate(ctx, alias)
+	t.Cache.forget(alias)
+	return err
+}
+
 // CertCache keeps parsed trust-store certificates by alias. Encrypting a
 // token for a relying party read and parsed its certificate on every
 // request: a query and an X.509 parse, about 4 % of the server's CPU at

@@ -251,6 +251,21 @@ func TestDelegationIsRefusedWithRequestFailed(t *testing.T) {
 			t.Fatalf("got %q", got)
 		}
 	})
+	t.Run("an issuer removed from the trust store elsewhere is distrusted at once", func(t *testing.T) {
+		idp := newCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "idp.example"}}, nil)
+		ts.trustAs(t, sts.IssuerAliasPrefix+foreignIdP, idp.cert)
+		tok := foreignAssertion(t, idp, "erin@idp.example", time.Minute)
+		if r := ts.delegated(t, "svc-frontend", backendRP, onBehalfOf(tok)); r.Status != http.StatusOK {
+			t.Fatalf("trusted: status %d: %s", r.Status, r.Body)
+		}
+		// As another node or the CLI would: storage only, no cache told.
+		if err := ts.Store.DeleteCertificate(t.Context(), sts.IssuerAliasPrefix+foreignIdP); err != nil {
+			t.Fatal(err)
+		}
+		if got := faultCode(ts.delegated(t, "svc-frontend", backendRP, onBehalfOf(tok)).Body); got != "wst:RequestFailed" {
+			t.Fatalf("after removal: got %q", got)
+		}
+	})
 	t.Run("a holder-of-key token of a trusted foreign issuer is refused", func(t *testing.T) {
 		idp := newCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "idp.example"}}, nil)
 		ts.trustAs(t, sts.IssuerAliasPrefix+foreignIdP, idp.cert)

@@ -113,6 +113,7 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	}
 	s.Trust = keys.TrustStore{Store: s.Store, Cache: keys.NewCertCache()}
 	s.Core.SetRelyingParties(s.Registry, s.Trust)
+	s.Core.SetIssuerTrust(keys.TrustStore{Store: s.Store}) // uncached: see SetIssuerTrust
 	if err := s.reloadRuntime(ctx); err != nil {
 		return err
 	}

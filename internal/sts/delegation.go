@@ -226,10 +226,14 @@ func (s *Service) assertionSubject(ctx context.Context, d *Delegation) (*Princip
 		p, err := s.subjectOf(ctx, d, r.data.Subject, r.data.Domain, r.data.Attributes, true)
 		return p, via, err
 	}
-	if s.trust == nil || claimed == "" {
+	trust := s.issuerTrust
+	if trust == nil {
+		trust = s.trust
+	}
+	if trust == nil || claimed == "" {
 		return nil, "", refuse("the %s token's issuer is not trusted", d.Kind)
 	}
-	cert, err := s.trust.Certificate(ctx, IssuerAliasPrefix+claimed)
+	cert, err := trust.Certificate(ctx, IssuerAliasPrefix+claimed)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, "", refuse("the %s token's issuer is not trusted", d.Kind)
 	} else if err != nil {

@@ -28,6 +28,13 @@ func (s *Service) SetRelyingParties(rps RelyingParties, ts TrustStore) {
 	s.rps, s.trust = rps, ts
 }
 
+// SetIssuerTrust sets where the certificates of trusted token issuers
+// (ActAs/OnBehalfOf assertions) are looked up, when that must differ from
+// the relying parties' trust store: the server caches RP certificates for
+// up to a second, but an issuer removed from the trust store is distrusted
+// at once, on every node.
+func (s *Service) SetIssuerTrust(ts TrustStore) { s.issuerTrust = ts }
+
 // tokenSettings are the effective settings for one token: the RP's where it
 // has them, else the server's.
 type tokenSettings struct {

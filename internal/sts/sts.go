@@ -136,6 +136,8 @@ type Service struct {
 	tokens storage.Tokens
 	rps    RelyingParties
 	trust  TrustStore
+	// issuerTrust, when set, is used for trusted issuers instead of trust.
+	issuerTrust TrustStore
 	// OnIssue, when set, is told of every token issued, renewed or
 	// transformed (metrics, audit). It must not block.
 	OnIssue func(op string, p *Principal, t *Token)
