@@ -226,6 +226,15 @@ func (a *Authenticator) verifyExternal(ctx context.Context, st UserStore, name, 
 		if p := a.cache.principal(key, now); p != nil {
 			return p, nil
 		}
+		verify, err := a.cache.join(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if verify {
+			defer a.cache.release(key)
+		} else if p := a.cache.principal(key, a.opt.Now()); p != nil {
+			return p, nil
+		}
 	}
 	lockName := strings.ToUpper(st.Domain()) + "/" + strings.ToLower(strings.TrimSpace(name))
 	if locked, err := a.locked(ctx, lockName); err != nil {
@@ -283,8 +292,19 @@ func (a *Authenticator) checkPrimary(ctx context.Context, u storage.User, name s
 	}
 	key := a.cache.key(PrimaryDomain, u.Name, password, u.Version)
 	now := a.opt.Now()
-	if a.opt.CacheTTL > 0 && a.cache.hit(key, now) {
-		return principalOf(u), nil
+	if a.opt.CacheTTL > 0 {
+		if a.cache.hit(key, now) {
+			return principalOf(u), nil
+		}
+		verify, err := a.cache.join(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if verify {
+			defer a.cache.release(key)
+		} else if a.cache.hit(key, a.opt.Now()) {
+			return principalOf(u), nil
+		}
 	}
 	if locked, err := a.locked(ctx, u.Name); err != nil {
 		return nil, err
@@ -355,6 +375,9 @@ type credCache struct {
 	mu     sync.Mutex
 	m      map[[32]byte]time.Time
 	p      map[[32]byte]*Principal // principals of external stores
+	// inflight: keys being verified now, each with a channel closed when
+	// that verification ends (see claim).
+	inflight map[[32]byte]chan struct{}
 }
 
 const credCacheMax = 100_000
@@ -364,7 +387,53 @@ func newCredCache() *credCache {
 	if _, err := rand.Read(s); err != nil {
 		panic(err)
 	}
-	return &credCache{secret: s, m: make(map[[32]byte]time.Time), p: make(map[[32]byte]*Principal)}
+	return &credCache{secret: s, m: make(map[[32]byte]time.Time), p: make(map[[32]byte]*Principal),
+		inflight: make(map[[32]byte]chan struct{})}
+}
+
+// claim is called on a cache miss. It returns nil when the caller is to
+// verify k itself, and must call release(k) when done; or, when another
+// caller is verifying the same credential at this moment, a channel closed
+// when that one ends: the caller waits, then looks in the cache again.
+//
+// Why: when a cached credential expires, every request in flight for that
+// user misses at once, and each ran argon2id (19 MiB, ~90 ms): a soak with
+// 16 concurrent clients of one user took 16 hashes and ~250 MB of RSS every
+// minute, and its worst latencies. Only identical credentials (same HMAC)
+// wait for each other; a failed verification is not shared, so the waiters
+// of a wrong password each verify it (and count towards lockout) as before.
+func (c *credCache) claim(k [32]byte) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.inflight[k]; ok {
+		return ch
+	}
+	c.inflight[k] = make(chan struct{})
+	return nil
+}
+
+func (c *credCache) release(k [32]byte) {
+	c.mu.Lock()
+	ch := c.inflight[k]
+	delete(c.inflight, k)
+	c.mu.Unlock()
+	close(ch)
+}
+
+// join is claim for a caller that may wait: it returns true when the
+// caller is to verify (and release); false after another caller's
+// verification of the same credential ended, or ctx ended.
+func (c *credCache) join(ctx context.Context, k [32]byte) (verify bool, err error) {
+	wait := c.claim(k)
+	if wait == nil {
+		return true, nil
+	}
+	select {
+	case <-wait:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 }
 
 func (c *credCache) key(domain, name, password string, version int64) [32]byte {

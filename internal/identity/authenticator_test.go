@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,5 +214,63 @@ func TestNewPasswordFromAnotherProcessWorksAtOnceThroughTheUserCache(t *testing.
 	}
 	if _, err := a.VerifyPassword(ctx, "alice", "right"); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("the old password still works after the refresh: %v", err)
+	}
+}
+
+// TestConcurrentMissesShareOneVerification: requests in flight together
+// with the same credential, when the cache has none (first use, or the
+// entry expired), cost one argon2id, not one each; a wrong password is
+// verified (and counted) for each request.
+func TestConcurrentMissesShareOneVerification(t *testing.T) {
+	a, _, _, clk := setup(t, Options{CacheTTL: time.Minute, LockoutThreshold: 100, LockoutWindow: time.Minute})
+	var mu sync.Mutex
+	started := 0
+	onArgon = func(d int) {
+		if d > 0 {
+			mu.Lock()
+			started++
+			mu.Unlock()
+		}
+	}
+	defer func() { onArgon = nil }()
+	run := func(password string) (ok, failed int) {
+		const n = 8
+		errs := make(chan error, n)
+		ready := make(chan struct{})
+		for range n {
+			go func() {
+				<-ready
+				_, err := a.VerifyPassword(t.Context(), "alice", password)
+				errs <- err
+			}()
+		}
+		close(ready)
+		for range n {
+			if err := <-errs; err == nil {
+				ok++
+			} else if errors.Is(err, ErrInvalidCredentials) {
+				failed++
+			} else {
+				t.Fatal(err)
+			}
+		}
+		return ok, failed
+	}
+	for round, tc := range []struct {
+		password       string
+		wantOK, hashes int
+	}{
+		{"right", 8, 1},
+		{"wrong", 0, 8},
+	} {
+		started = 0
+		clk.t = clk.t.Add(2 * time.Minute) // every cached entry has expired
+		ok, failed := run(tc.password)
+		if ok != tc.wantOK || ok+failed != 8 {
+			t.Fatalf("round %d (%s): %d accepted, %d refused; want %d accepted", round, tc.password, ok, failed, tc.wantOK)
+		}
+		if started != tc.hashes {
+			t.Fatalf("round %d (%s): argon2id ran %d times for 8 concurrent requests, want %d", round, tc.password, started, tc.hashes)
+		}
 	}
 }

@@ -22,12 +22,13 @@ import (
 // line to a pipe and waits for the answer in the network poller, on no P.
 //
 // The protocol is one line each way per checkpoint: "c" asks for a
-// PASSIVE checkpoint, the answer is "busy frames copied" (the three
-// numbers of PRAGMA wal_checkpoint) or "error …".
+// PASSIVE checkpoint, "r" for a RESTART one (see Store.checkpoints); the
+// answer is "busy frames copied" (the three numbers of PRAGMA
+// wal_checkpoint) or "error …".
 
 // ServeCheckpoints is the child's side: it opens the database at path (the
 // parent has created and migrated it) and answers each line read from in
-// with one PASSIVE checkpoint, until in ends.
+// with one checkpoint, until in ends.
 func ServeCheckpoints(path string, in io.Reader, out io.Writer) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -41,11 +42,17 @@ func ServeCheckpoints(path string, in io.Reader, out io.Writer) error {
 	db.SetMaxOpenConns(1)
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
-		if sc.Text() != "c" {
+		var q string
+		switch sc.Text() {
+		case "c":
+			q = `PRAGMA wal_checkpoint(PASSIVE)`
+		case "r":
+			q = `PRAGMA wal_checkpoint(RESTART)`
+		default:
 			return fmt.Errorf("sqlite checkpointer: unknown request %q", sc.Text())
 		}
 		var busy, frames, copied int64
-		if err := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+		if err := db.QueryRow(q).Scan(&busy, &frames, &copied); err != nil {
 			_, err = fmt.Fprintf(out, "error %v\n", err)
 			if err != nil {
 				return err
@@ -94,7 +101,7 @@ func (s *Store) CheckpointIn(cmd *exec.Cmd, failed func(error)) error {
 		defer s.ext.starting.Done()
 		// One round trip before handing over: a child that cannot open
 		// the file fails here, not at a tick.
-		if _, _, _, err := p.checkpoint(); err != nil {
+		if _, _, _, err := p.checkpoint(false); err != nil {
 			p.stop()
 			if failed != nil {
 				failed(fmt.Errorf("sqlite: checkpointer: %w", err))
@@ -125,8 +132,13 @@ func (s *Store) ExternalCheckpoints() (checkpoints, frames int64) {
 	return 0, 0
 }
 
-func (p *processCheckpointer) checkpoint() (busy, frames, copied int64, err error) {
-	if _, err := io.WriteString(p.in, "c\n"); err != nil {
+// checkpoint has the child run a PASSIVE checkpoint, or a RESTART one.
+func (p *processCheckpointer) checkpoint(restart bool) (busy, frames, copied int64, err error) {
+	req := "c\n"
+	if restart {
+		req = "r\n"
+	}
+	if _, err := io.WriteString(p.in, req); err != nil {
 		return 0, 0, 0, err
 	}
 	line, err := p.out.ReadString('\n')

@@ -326,3 +326,55 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestTheWALStartsOverUnderSteadyWrites: with checkpoints in a child
+// process and writes that never pause, the WAL file stays bounded: once it
+// passes the restart length the checkpointer starts it over. (A PASSIVE
+// checkpoint alone never finds the WAL fully copied under steady writes,
+// and the file grew by every page written.) The same without a child.
+func TestTheWALStartsOverUnderSteadyWrites(t *testing.T) {
+	defer sqlite.SetRestartFrames(64)() // 256 KiB
+	for _, withChild := range []bool{true, false} {
+		t.Run(fmt.Sprintf("child=%v", withChild), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "wal.db")
+			s, err := sqlite.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if withChild {
+				cmd := exec.Command(os.Args[0], "-test.run=^$")
+				cmd.Env = append(os.Environ(), helperEnv+"=checkpointer", dbEnv+"="+path)
+				cmd.Stderr = os.Stderr
+				if err := s.CheckpointIn(cmd, func(err error) { t.Error(err) }); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "the child's first checkpoint", func() bool { n, _ := s.ExternalCheckpoints(); return n > 0 })
+			}
+			// About 1,000 tokens a second, as a busy server writes them.
+			data := make([]byte, 2000)
+			var largest, tokens int64
+			deadline := time.Now().Add(3 * time.Second)
+			for i := 0; time.Now().Before(deadline); i++ {
+				if err := s.CreateToken(t.Context(), storage.Token{ID: fmt.Sprintf("w%d", i), Subject: "alice",
+					ExpiresAt: time.Now().Add(time.Hour), Data: data}); err != nil {
+					t.Fatal(err)
+				}
+				tokens++
+				if i%50 == 0 {
+					if fi, err := os.Stat(path + "-wal"); err == nil {
+						largest = max(largest, fi.Size())
+					}
+				}
+				time.Sleep(time.Millisecond)
+			}
+			// Every commit adds at least one 4 KiB frame: a WAL that never
+			// starts over holds at least tokens × 4 KiB. Starting over, it
+			// holds what is written between two checkpoints (250 ms).
+			if 2*largest > tokens*4096 {
+				t.Fatalf("the WAL reached %d bytes after %d tokens: it does not start over", largest, tokens)
+			}
+			t.Logf("the WAL reached %d bytes after %d tokens", largest, tokens)
+		})
+	}
+}
