@@ -194,9 +194,7 @@ func (s *Store) commitTokens(ctx context.Context, batch []*tokenWrite) {
 }
 
 func (s *Store) insertOne(ctx context.Context, st *sql.Stmt, t storage.Token) error {
-	_, err := st.ExecContext(ctx, t.ID, t.Type, t.Subject, t.RelyingParty, toMicros(t.IssuedAt),
-		toMicros(t.ExpiresAt), string(t.State), boolInt(t.Renewable), boolInt(t.RenewAfterExpiry), nonNil(t.Data),
-		toMicros(t.UpdatedAt))
+	_, err := st.ExecContext(ctx, appendTokenArgs(make([]any, 0, 11), t)...)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("sqlite: create token %q: %w", t.ID, storage.ErrAlreadyExists)
 	}
@@ -231,15 +229,19 @@ func (s *Store) insertMany(ctx context.Context, batch []*tokenWrite) error {
 	}
 	args := make([]any, 0, 11*n)
 	for _, b := range batch {
-		t := b.t
-		args = append(args, t.ID, t.Type, t.Subject, t.RelyingParty, toMicros(t.IssuedAt),
-			toMicros(t.ExpiresAt), string(t.State), boolInt(t.Renewable), boolInt(t.RenewAfterExpiry), nonNil(t.Data),
-			toMicros(t.UpdatedAt))
+		args = appendTokenArgs(args, b.t)
 	}
 	if _, err := st.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("sqlite: create token: %w", err)
 	}
 	return nil
+}
+
+// appendTokenArgs appends the 11 parameters of insertTokenSQL for t.
+func appendTokenArgs(args []any, t storage.Token) []any {
+	return append(args, t.ID, t.Type, t.Subject, t.RelyingParty, toMicros(t.IssuedAt),
+		toMicros(t.ExpiresAt), string(t.State), boolInt(t.Renewable), boolInt(t.RenewAfterExpiry), nonNil(t.Data),
+		toMicros(t.UpdatedAt))
 }
 
 func insertTokensSQL(rows int) string {
