@@ -80,8 +80,9 @@ func TestTrustStoreCache(t *testing.T) {
 	if err := ts.Add(ctx, "rp", newCert(t, "one")); err != nil {
 		t.Fatal(err)
 	}
-	if cn("rp") != "one" || cn("rp") != "one" || store.gets != 1 {
-		t.Fatalf("two reads reached the store %d times, want 1", store.gets)
+	first, second := cn("rp"), cn("rp")
+	if first != "one" || second != "one" || store.gets != 1 {
+		t.Fatalf("two reads gave %s and %s and reached the store %d times, want one, one and 1", first, second, store.gets)
 	}
 	if err := ts.Add(ctx, "rp", newCert(t, "two")); err != nil {
 		t.Fatal(err)
