@@ -1,20 +1,14 @@
-package keys_test
+package keys
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/avouch/avouch/internal/keys"
 	"github.com/avouch/avouch/internal/storage"
 	"github.com/avouch/avouch/internal/storage/sqlite"
 )
@@ -32,13 +26,11 @@ func (c *countingCerts) GetCertificate(ctx context.Context, alias string) (stora
 
 func newCert(t *testing.T, cn string) *x509.Certificate {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k, err := generate(ECDSAP256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	der, err := selfSigned(k, cn, false, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +52,7 @@ func TestTrustStoreCache(t *testing.T) {
 	}
 	defer db.Close()
 	store := &countingCerts{Certificates: db}
-	ts := keys.TrustStore{Store: store, Cache: keys.NewCertCache()}
+	ts := TrustStore{Store: store, Cache: NewCertCache()}
 	cn := func(alias string) string {
 		t.Helper()
 		c, err := ts.Certificate(ctx, alias)
@@ -122,7 +114,7 @@ func TestTrustStoreCache(t *testing.T) {
 	}
 
 	// Without a cache every read reaches the store.
-	plain := keys.TrustStore{Store: store}
+	plain := TrustStore{Store: store}
 	gets = store.gets
 	for range 2 {
 		if _, err := plain.Certificate(ctx, "rp"); err != nil {
