@@ -2,12 +2,14 @@ package sqlite
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Checkpoints in another process.
@@ -26,6 +28,10 @@ import (
 // answer is "busy frames copied" (the three numbers of PRAGMA
 // wal_checkpoint) or "error …".
 
+// restartWait bounds how long a RESTART checkpoint waits for the write
+// lock, and then for readers, before it gives up until the next tick.
+const restartWait = 20 * time.Millisecond
+
 // ServeCheckpoints is the child's side: it opens the database at path (the
 // parent has created and migrated it) and answers each line read from in
 // with one checkpoint, until in ends.
@@ -39,7 +45,21 @@ func ServeCheckpoints(path string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
+	// One connection for good, with a short busy timeout, for RESTART: it
+	// holds the write lock while it waits for readers to leave the WAL,
+	// and every commit of the server waits with it. Giving up after
+	// restartWait leaves a PASSIVE checkpoint's work done, and the next
+	// tick tries again. (The pool's connections start with busyTimeout,
+	// 5 s, and a second busy_timeout in the open parameters is ignored.)
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+		return err
+	}
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		var q string
@@ -52,7 +72,7 @@ func ServeCheckpoints(path string, in io.Reader, out io.Writer) error {
 			return fmt.Errorf("sqlite checkpointer: unknown request %q", sc.Text())
 		}
 		var busy, frames, copied int64
-		if err := db.QueryRow(q).Scan(&busy, &frames, &copied); err != nil {
+		if err := conn.QueryRowContext(ctx, q).Scan(&busy, &frames, &copied); err != nil {
 			_, err = fmt.Fprintf(out, "error %v\n", err)
 			if err != nil {
 				return err

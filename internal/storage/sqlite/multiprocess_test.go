@@ -3,9 +3,11 @@ package sqlite_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -377,4 +379,61 @@ func TestTheWALStartsOverUnderSteadyWrites(t *testing.T) {
 			t.Logf("the WAL reached %d bytes after %d tokens", largest, tokens)
 		})
 	}
+}
+
+// TestAReaderDoesNotStallCommitsThroughTheRestart: a RESTART checkpoint
+// holds the write lock while it waits for readers to leave the WAL. With a
+// reader that stays (another process's long query), commits must still go
+// on: the child gives up after a few milliseconds and tries again later,
+// instead of waiting out the busy timeout (5 s) with every commit behind it.
+func TestAReaderDoesNotStallCommitsThroughTheRestart(t *testing.T) {
+	defer sqlite.SetRestartFrames(64)()
+	path := filepath.Join(t.TempDir(), "reader.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=checkpointer", dbEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	if err := s.CheckpointIn(cmd, func(err error) { t.Error(err) }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the child's first checkpoint", func() bool { n, _ := s.ExternalCheckpoints(); return n > 0 })
+	data := make([]byte, 2000)
+	for i := range 200 { // a WAL past the restart length
+		if err := s.CreateToken(t.Context(), storage.Token{ID: fmt.Sprintf("a%d", i), Subject: "alice",
+			ExpiresAt: time.Now().Add(time.Hour), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	tx, err := reader.BeginTx(t.Context(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM tokens`).Scan(&n); err != nil || n == 0 {
+		t.Fatalf("reader: %d tokens, %v", n, err)
+	}
+	var slowest time.Duration
+	for deadline, i := time.Now().Add(2*time.Second), 0; time.Now().Before(deadline); i++ {
+		start := time.Now()
+		if err := s.CreateToken(t.Context(), storage.Token{ID: fmt.Sprintf("b%d", i), Subject: "alice",
+			ExpiresAt: time.Now().Add(time.Hour), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		slowest = max(slowest, time.Since(start))
+		time.Sleep(time.Millisecond)
+	}
+	if slowest > time.Second {
+		t.Fatalf("a commit waited %v behind the RESTART checkpoint and the reader", slowest)
+	}
+	t.Logf("slowest commit with a reader in the WAL: %v", slowest)
 }

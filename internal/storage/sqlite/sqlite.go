@@ -171,11 +171,15 @@ var restartFrames int64 = 4096 // a variable for tests
 // page written (a 10-minute soak at 800 tokens/s left a 700 MB WAL; the
 // answer "all frames copied" only counts the frames there were when the
 // checkpoint began). So once the WAL passes restartFrames, the next
-// checkpoint is a RESTART one: it takes the write lock, copies the frames
-// written since the last checkpoint (few), waits for readers to leave the
-// WAL, and starts it over itself. Commits wait for it (SQLite's busy
-// handler, a few milliseconds each time the WAL passes 16 MB). Without a
-// child the same is done on the writer connection, between two commits.
+// checkpoint in the child is a RESTART one: it takes the write lock, copies
+// the frames written since the last checkpoint (few), waits for readers to
+// leave the WAL, and starts it over itself. Commits wait for it (SQLite's
+// busy handler): a few milliseconds each time the WAL passes 16 MB, and at
+// most restartWait more when a reader is in the way (then it gives up
+// until the next tick). Without a child, a PASSIVE checkpoint runs on the
+// writer connection between two commits instead: nothing can commit
+// during it, so the writer's next commit finds every frame copied and
+// starts the WAL over, waiting for nobody.
 func (s *Store) checkpoints() {
 	defer close(s.checkpointsDone)
 	t := time.NewTicker(checkpointInterval)
@@ -199,7 +203,7 @@ func (s *Store) checkpoints() {
 				var busy, copied int64
 				err = s.c.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
 				if err == nil && frames >= restartFrames {
-					_, _ = s.w.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+					_, _ = s.w.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
 				}
 			}
 		}
