@@ -58,8 +58,8 @@ func (t TrustStore) Delete(ctx context.Context, alias string) error {
 // CertCache keeps parsed trust-store certificates by alias. Encrypting a
 // token for a relying party read and parsed its certificate on every
 // request: a query and an X.509 parse, about 4 % of the server's CPU at
-// full load. Entries are dropped when this process replaces the alias
-// (TrustStore.Add) and by Refresh, which the server runs every second:
+// full load. Entries are dropped when this process replaces or deletes
+// the alias (TrustStore.Add, Delete) and by Refresh, which the server runs every second:
 // a certificate replaced by another process (the CLI, another node) is
 // used within a second, as service-provider changes are. Missing aliases
 // are not cached. The zero value is not usable; a nil *CertCache caches
