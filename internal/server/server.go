@@ -29,6 +29,7 @@ import (
 	"github.com/avouch/avouch/internal/storage"
 	"github.com/avouch/avouch/internal/storage/sqlite"
 	"github.com/avouch/avouch/internal/sts"
+	"github.com/avouch/avouch/internal/wholewrite"
 	"github.com/avouch/avouch/internal/wssec"
 	"github.com/avouch/avouch/internal/wstrust"
 )
@@ -231,6 +232,9 @@ func OpenData(ctx context.Context, cfg *config.Config) (storage.Storage, *keys.B
 // DatabasePath is the SQLite file inside the data directory.
 func DatabasePath(dataDir string) string { return filepath.Join(dataDir, "avouch.db") }
 
+// testListener, when set by a test, wraps the TCP listener of Serve.
+var testListener func(net.Listener) net.Listener
+
 // Serve listens and serves until ctx is cancelled, then drains requests in
 // flight for up to ShutdownTimeout. ready is called with the base URL once
 // the listener is open.
@@ -248,7 +252,13 @@ func (s *Server) Serve(ctx context.Context, ready func(baseURL string)) error {
 		IdleTimeout:       time.Duration(cfg.IdleTimeout),
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+		// SOAP responses go out in one write (internal/wholewrite).
+		ConnContext: wholewrite.ConnContext,
 	}
+	if testListener != nil {
+		ln = testListener(ln)
+	}
+	ln = wholewrite.Listener(ln)
 	scheme := "http"
 	if !cfg.PlainHTTP {
 		km := &keys.Manager{Store: s.Store, Box: s.Box}

@@ -18,6 +18,7 @@ import (
 	"github.com/avouch/avouch/internal/safexml"
 	"github.com/avouch/avouch/internal/soap"
 	"github.com/avouch/avouch/internal/sts"
+	"github.com/avouch/avouch/internal/wholewrite"
 	"github.com/avouch/avouch/internal/wssec"
 	"github.com/avouch/avouch/internal/xmltext"
 )
@@ -139,6 +140,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", env.Version.ContentType())
 	// A known length spares the chunked framing and its extra write.
 	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+	wholewrite.Whole(r) // headers and page in one write(2), not two
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(page)
 	if tracing {
@@ -449,6 +451,7 @@ func (h *Handler) writeFault(w http.ResponseWriter, r *http.Request, sv soap.Ver
 	page := out.Render()
 	w.Header().Set("Content-Type", f.Version.ContentType())
 	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+	wholewrite.Whole(r)
 	w.WriteHeader(f.Status())
 	_, _ = w.Write(page)
 	return f

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/avouch/avouch/internal/client"
+	"github.com/avouch/avouch/internal/config"
+)
+
+type writeCounter struct {
+	net.Listener
+	writes *atomic.Int64
+}
+
+func (l writeCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countedConn{c, l.writes}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countedConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// An issued token's response, over 4 KiB with its headers, leaves Serve's
+// listener in one write over HTTP and over HTTPS (internal/wholewrite), and
+// so does a fault.
+func TestSOAPResponsesLeaveInOneWrite(t *testing.T) {
+	var writes atomic.Int64
+	testListener = func(l net.Listener) net.Listener { return writeCounter{l, &writes} }
+	t.Cleanup(func() { testListener = nil })
+	for _, plain := range []bool{true, false} {
+		name := map[bool]string{true: "http", false: "https"}[plain]
+		t.Run(name, func(t *testing.T) {
+			cfg := config.Defaults()
+			cfg.DataDir = t.TempDir()
+			cfg.Listen = "127.0.0.1:0"
+			cfg.PlainHTTP = plain
+			cfg.ShutdownTimeout = config.Duration(time.Second)
+			t.Setenv("AVOUCH_ADMIN_PASSWORD", "admin-pw")
+			srv, err := New(context.Background(), &cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			(&testServer{Server: srv}).addUser(t, "alice", "Secret#123", false, []string{"admin"},
+				map[string]string{"http://wso2.org/claims/emailaddress": "alice@example.org"})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			defer func() { cancel(); <-done }()
+			urls := make(chan string, 1)
+			go func() { defer close(done); _ = srv.Serve(ctx, func(u string) { urls <- u }) }()
+			var base string
+			select {
+			case base = <-urls:
+				base = strings.Replace(base, "localhost", "127.0.0.1", 1)
+			case <-time.After(10 * time.Second):
+				t.Fatal("no listener")
+			}
+			hc := &http.Client{Transport: &http.Transport{
+				TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the test counts writes, not certificates
+				MaxIdleConnsPerHost: 1,
+			}}
+			defer hc.CloseIdleConnections()
+			url := base + "/services/sts"
+			post := func(body []byte, ctype string) (int, string) {
+				resp, err := hc.Post(url, ctype, bytes.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp.StatusCode, string(b)
+			}
+			good, ctype := rst(t, url, client.Options{User: "alice", Password: "Secret#123"}, nil)
+			post(good, ctype) // the connection (and TLS handshake) first
+			for i := range 3 {
+				good, ctype := rst(t, url, client.Options{User: "alice", Password: "Secret#123"}, nil)
+				before := writes.Load()
+				status, body := post(good, ctype)
+				if status != http.StatusOK || !strings.Contains(body, "RequestedSecurityToken") || len(body) < 4096 {
+					t.Fatalf("issue %d: status %d, %d bytes", i, status, len(body))
+				}
+				if n := writes.Load() - before; n != 1 {
+					t.Errorf("issue %d: the %d-byte response took %d writes, want 1", i, len(body), n)
+				}
+			}
+			bad, ctype := rst(t, url, client.Options{User: "alice", Password: "wrong"}, nil)
+			before := writes.Load()
+			if status, body := post(bad, ctype); status != http.StatusInternalServerError || !strings.Contains(body, "FailedAuthentication") {
+				t.Fatalf("fault: status %d, %q", status, body)
+			}
+			if n := writes.Load() - before; n != 1 {
+				t.Errorf("the fault took %d writes, want 1", n)
+			}
+		})
+	}
+}
