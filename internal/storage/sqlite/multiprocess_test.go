@@ -356,7 +356,13 @@ func TestTheWALStartsOverUnderSteadyWrites(t *testing.T) {
 			// About 1,000 tokens a second, as a busy server writes them.
 			data := make([]byte, 2000)
 			var largest, tokens int64
-			deadline := time.Now().Add(3 * time.Second)
+			// Long enough that a WAL which never starts over would hold
+			// over twice what one that does reaches: each commit rewrites
+			// three pages or so (~12 KiB), so between two checkpoints
+			// (250 ms) and a RESTART that has to wait, the WAL reaches
+			// ~4.5 MB, where 3 s of never starting over would be only
+			// ~5 MB by the bound below.
+			deadline := time.Now().Add(6 * time.Second)
 			for i := 0; time.Now().Before(deadline); i++ {
 				if err := s.CreateToken(t.Context(), storage.Token{ID: fmt.Sprintf("w%d", i), Subject: "alice",
 					ExpiresAt: time.Now().Add(time.Hour), Data: data}); err != nil {
