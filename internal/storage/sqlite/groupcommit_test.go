@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,5 +137,57 @@ func TestGroupCommitBatches(t *testing.T) {
 				t.Errorf("a statement of %d rows prepared: %v, want %v", tc.size, prepared, tc.oneStmt)
 			}
 		})
+	}
+}
+
+// TestRunnableRequestsJoinTheCommit: on one processor, tokens whose requests
+// are ready to run when a leader starts go into its commit, even when the
+// last commit carried one token (under load that was every other commit:
+// each request, run to its signature in turn, committed alone).
+func TestRunnableRequestsJoinTheCommit(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "avouch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var commits atomic.Int64
+	testCommitHook = func() { commits.Add(1) }
+	defer func() { testCommitHook = nil }()
+	tok := func(id string) storage.Token {
+		return storage.Token{ID: id, Type: "t", Subject: "s", RelyingParty: "rp", IssuedAt: time.Now(),
+			ExpiresAt: time.Now().Add(time.Hour), Data: []byte("{}")}
+	}
+	// A lone token first: the last commit carried one.
+	if err := s.CreateToken(t.Context(), tok("lone")); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		commits.Store(0)
+		const others = 6
+		errs := make(chan error, others)
+		for i := range others {
+			// Runnable, not running: this goroutine keeps the one processor
+			// until it blocks in CreateToken.
+			go func() { errs <- s.CreateToken(context.Background(), tok(fmt.Sprintf("r%d-%d", round, i))) }()
+		}
+		if err := s.CreateToken(t.Context(), tok(fmt.Sprintf("leader%d", round))); err != nil {
+			t.Fatal(err)
+		}
+		for range others {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		// One commit, or two when the scheduler's fairness rule (every 61st
+		// schedule takes the global queue first) resumes the leader early.
+		// Committing one by one would take seven.
+		if n := commits.Load(); n > 2 {
+			t.Errorf("round %d: %d commits for %d tokens, want 1 (2 at most)", round, n, others+1)
+		}
+		// And the next commit starts from a lone one again.
+		if err := s.CreateToken(t.Context(), tok(fmt.Sprintf("lone%d", round))); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
