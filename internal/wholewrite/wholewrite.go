@@ -84,6 +84,10 @@ func Whole(r *http.Request) {
 // Conn is an accepted connection that can hold a whole response.
 type Conn struct {
 	net.Conn
+	// wmu keeps writes to Conn in order (held bytes before later ones); mu
+	// guards the fields below and is never held during a write, so Close
+	// from another goroutine does not wait behind a blocked one.
+	wmu     sync.Mutex
 	mu      sync.Mutex
 	holding bool
 	held    []byte
@@ -100,48 +104,50 @@ func (c *Conn) hold() {
 
 // Write holds p while a whole response is being written, else writes it.
 func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.err != nil {
+		c.mu.Unlock()
 		return 0, c.err
 	}
-	if !c.holding {
-		return c.Conn.Write(p)
-	}
-	if len(c.held)+len(p) > maxHeld {
-		if err := c.sendLocked(p); err != nil {
-			return 0, err
+	if c.holding && len(c.held)+len(p) <= maxHeld {
+		if c.held == nil {
+			c.held = (*heldBuffers.Get().(*[]byte))[:0]
 		}
+		c.held = append(c.held, p...)
+		c.mu.Unlock()
 		return len(p), nil
 	}
-	if c.held == nil {
-		c.held = (*heldBuffers.Get().(*[]byte))[:0]
+	held := c.held // over the bound: out now, with p
+	c.held = nil
+	c.mu.Unlock()
+	if err := c.send(held, p); err != nil {
+		return 0, err
 	}
-	c.held = append(c.held, p...)
 	return len(p), nil
 }
 
-// sendLocked writes what is held, then p, in one call when it can.
-func (c *Conn) sendLocked(p []byte) error {
+// send writes held, then p, in one call; with c.wmu held.
+func (c *Conn) send(held, p []byte) error {
 	var err error
 	switch {
-	case len(c.held) == 0:
+	case len(held) == 0:
 		_, err = c.Conn.Write(p)
 	case len(p) == 0:
-		_, err = c.Conn.Write(c.held)
+		_, err = c.Conn.Write(held)
 	default:
-		bufs := net.Buffers{c.held, p}
+		bufs := net.Buffers{held, p}
 		_, err = bufs.WriteTo(c.Conn)
 	}
-	if c.held != nil {
-		if cap(c.held) <= 64<<10 {
-			b := c.held[:0]
-			heldBuffers.Put(&b)
-		}
-		c.held = nil
+	if held != nil && cap(held) <= 64<<10 {
+		b := held[:0]
+		heldBuffers.Put(&b)
 	}
 	if err != nil {
+		c.mu.Lock()
 		c.err = err
+		c.mu.Unlock()
 	}
 	return err
 }
@@ -149,15 +155,22 @@ func (c *Conn) sendLocked(p []byte) error {
 // release ends the hold and sends what was held.
 func (c *Conn) release() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.holding = false
-	if c.err != nil {
-		return c.err
+	err, pending := c.err, len(c.held) > 0
+	c.mu.Unlock()
+	if err != nil || !pending {
+		return err
 	}
-	if len(c.held) == 0 {
-		return nil
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	held := c.held
+	c.held = nil
+	c.mu.Unlock()
+	if len(held) == 0 {
+		return nil // another release sent it
 	}
-	return c.sendLocked(nil)
+	return c.send(held, nil)
 }
 
 func (c *Conn) SetReadDeadline(t time.Time) error {

@@ -373,3 +373,32 @@ func selfSigned(t *testing.T) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// Close from another goroutine (http.Server.Close) cuts off a write blocked
+// on a peer that does not read, as on a bare connection: it does not wait
+// for the write to finish.
+func TestCloseDoesNotWaitForABlockedWrite(t *testing.T) {
+	c, _, _ := pair(t) // the peer never reads
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(make([]byte, 64<<20)) // far past the socket buffers
+		wrote <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the write fill the buffers and block
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		_ = c.Conn.Close() // unblock the write, so the test ends
+		t.Fatal("Close waited for a blocked write")
+	}
+	select {
+	case err := <-wrote:
+		if err == nil {
+			t.Fatal("a write cut off by Close reported success")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the blocked write did not end with Close")
+	}
+}
