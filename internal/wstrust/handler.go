@@ -451,7 +451,6 @@ func (h *Handler) writeFault(w http.ResponseWriter, r *http.Request, sv soap.Ver
 	page := out.Render()
 	w.Header().Set("Content-Type", f.Version.ContentType())
 	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
-	wholewrite.Whole(r)
 	w.WriteHeader(f.Status())
 	_, _ = w.Write(page)
 	return f
