@@ -65,6 +65,37 @@ func newTestServer(t testing.TB, mutate func(*config.Config)) *testServer {
 	return &testServer{Server: srv, URL: hs.URL, Clock: clk}
 }
 
+// startServe runs Serve itself (listener, TLS unless mutate sets
+// PlainHTTP) on 127.0.0.1:0 and returns the server and its base URL, with
+// 127.0.0.1 for localhost; both stop when the test ends.
+func startServe(t *testing.T, mutate func(*config.Config)) (*Server, string) {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.ShutdownTimeout = config.Duration(time.Second)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	t.Setenv("AVOUCH_ADMIN_PASSWORD", "admin-pw")
+	srv, err := New(context.Background(), &cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done; srv.Close() })
+	urls := make(chan string, 1)
+	go func() { defer close(done); _ = srv.Serve(ctx, func(u string) { urls <- u }) }()
+	select {
+	case u := <-urls:
+		return srv, strings.Replace(u, "localhost", "127.0.0.1", 1)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no listener")
+	}
+	return nil, ""
+}
+
 func (ts *testServer) addUser(t testing.TB, name, password string, digest bool, roles []string, claims map[string]string) {
 	t.Helper()
 	hash, err := identity.HashPassword(password)

@@ -1,41 +1,16 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/avouch/avouch/internal/config"
 )
 
 // The HTTPS listener speaks TLS 1.2 and 1.3 only, and TLS 1.2 only with
 // forward-secret AEAD suites.
 func TestTLSIsModern(t *testing.T) {
-	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.ShutdownTimeout = config.Duration(time.Second)
-	srv, err := New(context.Background(), &cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	urls := make(chan string, 1)
-	go func() { _ = srv.Serve(ctx, func(u string) { urls <- u }) }()
-	var addr string
-	select {
-	case u := <-urls:
-		addr = strings.TrimPrefix(u, "https://")
-		addr = strings.Replace(addr, "localhost", "127.0.0.1", 1)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no listener")
-	}
+	_, base := startServe(t, nil)
+	addr := strings.TrimPrefix(base, "https://")
 	dial := func(c *tls.Config) error {
 		c.InsecureSkipVerify = true //nolint:gosec // the test inspects the handshake, not the certificate
 		conn, err := tls.Dial("tcp", addr, c)
