@@ -212,6 +212,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	measure := func() (float64, error) {
+		// On the server's own CPUs, first let the work the load left
+		// behind finish (see settle).
+		settle(o.ServerCPUs, settleLimit)
 		return measureSign(rawKey, o.SignMeasure, o.ServerCPUs)
 	}
 	res := &Result{Scenario: o.Scenario, Concurrency: o.Concurrency, Rate: o.Rate, ErrorKinds: map[string]int{},
@@ -493,6 +496,10 @@ func keyLike(token []byte) (string, crypto.Signer, error) {
 	}
 	return alg, key, nil
 }
+
+// settleLimit bounds the wait for the server's CPUs to go quiet before a
+// raw sign measurement: a server that never idles is measured anyway.
+const settleLimit = 2 * time.Second
 
 // measureSign returns the raw sign rate of key over about d: one goroutine
 // per CPU in cpus, each pinned to its CPU, or one unpinned goroutine when
