@@ -33,7 +33,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Requests, "requests", 0, "stop after this many requests")
 	fs.Float64Var(&o.Rate, "rate", 0, "offered load in requests per second (open loop; 0 = as fast as possible)")
 	fs.BoolVar(&o.Digest, "digest", false, "PasswordDigest (needs a digest-enabled user; each request a fresh nonce)")
-	cpus := fs.String("server-cpus", "", "CPUs the server runs on (e.g. 0 or 0-1, as given to taskset -c): the raw sign rate is measured there, one goroutine per CPU, while the load pauses (Linux)")
+	cpus := fs.String("server-cpus", "", "CPUs the server runs on (e.g. 0 or 0-1, as given to taskset -c): the raw sign rate is measured there, one goroutine per CPU, while the load pauses, once those CPUs are quiet (at most 2 s wait; Linux)")
 	fs.DurationVar(&o.SignEvery, "sign-every", 5*time.Second, "measure the raw sign rate between load segments of about this length (0: only before and after)")
 	insecure := fs.Bool("insecure", false, "do not verify the server's TLS certificate")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")

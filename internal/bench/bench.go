@@ -62,9 +62,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// ServerCPUs are the CPUs the server runs on, when known. The raw sign
 	// rate is then measured on exactly those CPUs, one goroutine pinned to
-	// each (Linux), while the load pauses: the ceiling is that of the
-	// server's own cores, not of the load generator's. Empty: one goroutine
-	// wherever this process runs.
+	// each (Linux), while the load pauses and once those CPUs are quiet
+	// (see settle): the ceiling is that of the server's own cores, not of
+	// the load generator's. Empty: one goroutine wherever this process runs.
 	ServerCPUs []int
 	// SignEvery splits a timed run into segments of about this length with
 	// a raw sign measurement between them, so that a machine whose speed
