@@ -75,20 +75,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(res)
 	} else {
-		fmt.Fprintf(stdout, "scenario     %s, concurrency %d\n", res.Scenario, res.Concurrency)
-		fmt.Fprintf(stdout, "requests     %d in %.1fs, %d errors\n", res.Requests, res.Seconds, res.Errors)
-		for k, n := range res.ErrorKinds {
-			fmt.Fprintf(stdout, "  error      %dx %s\n", n, k)
-		}
-		fmt.Fprintf(stdout, "throughput   %.0f/s\n", res.Throughput)
-		fmt.Fprintf(stdout, "latency      p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.P50ms, res.P90ms, res.P99ms, res.Maxms)
-		where := "unpinned"
-		if len(res.SignCPUs) > 0 {
-			where = fmt.Sprintf("on CPU %v", res.SignCPUs)
-		}
-		fmt.Fprintf(stdout, "raw sign     %.0f/s (%s, %d goroutine(s) %s in this process; measured %v/s around %d load segment(s))\n",
-			res.SignRate, res.KeyAlgorithm, res.SignGoroutines, where, res.SignRates, res.Segments)
-		fmt.Fprintf(stdout, "ratio        %.3f (throughput / raw sign rate)\n", res.Ratio)
+		printSummary(stdout, res)
 	}
 	if res.Errors > 0 {
 		return 1
@@ -139,4 +126,28 @@ func parseCPUList(s string) ([]int, error) {
 		}
 	}
 	return cpus, nil
+}
+
+// unsteady is the raw sign spread over which the summary warns.
+const unsteady = 0.05
+
+// printSummary writes the human summary of a run.
+func printSummary(w io.Writer, res *bench.Result) {
+	fmt.Fprintf(w, "scenario     %s, concurrency %d\n", res.Scenario, res.Concurrency)
+	fmt.Fprintf(w, "requests     %d in %.1fs, %d errors\n", res.Requests, res.Seconds, res.Errors)
+	for k, n := range res.ErrorKinds {
+		fmt.Fprintf(w, "  error      %dx %s\n", n, k)
+	}
+	fmt.Fprintf(w, "throughput   %.0f/s\n", res.Throughput)
+	fmt.Fprintf(w, "latency      p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.P50ms, res.P90ms, res.P99ms, res.Maxms)
+	where := "unpinned"
+	if len(res.SignCPUs) > 0 {
+		where = fmt.Sprintf("on CPU %v", res.SignCPUs)
+	}
+	fmt.Fprintf(w, "raw sign     %.0f/s (%s, %d goroutine(s) %s in this process; measured %v/s around %d load segment(s))\n",
+		res.SignRate, res.KeyAlgorithm, res.SignGoroutines, where, res.SignRates, res.Segments)
+	fmt.Fprintf(w, "ratio        %.3f (throughput / raw sign rate)\n", res.Ratio)
+	if res.SignSpread > unsteady {
+		fmt.Fprintf(w, "warning      the raw sign rate moved %.0f %% during the run: the machine was not steady, and these figures (latency above all) are noisy\n", res.SignSpread*100)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -73,6 +74,9 @@ type Options struct {
 	SignEvery time.Duration
 	// SignMeasure is the length of each raw sign measurement (default 1 s).
 	SignMeasure time.Duration
+	// SettleLimit bounds the wait for ServerCPUs to go quiet before each
+	// raw sign measurement (default 2 s; negative: no wait).
+	SettleLimit time.Duration
 	// Progress, when set, is called about every 200 ms with requests done
 	// and the time spent under load so far.
 	Progress func(done, errors int64, elapsed time.Duration)
@@ -99,10 +103,14 @@ type Result struct {
 	SignRate float64 `json:"raw_sign_rate_per_s"`
 	// SignRates are the measurements in order: before the run, between
 	// segments, after the run.
-	SignRates      []float64 `json:"raw_sign_rates_per_s"`
-	SignGoroutines int       `json:"sign_goroutines"`
-	SignCPUs       []int     `json:"sign_cpus,omitempty"`
-	Segments       int       `json:"segments"`
+	SignRates []float64 `json:"raw_sign_rates_per_s"`
+	// SignSpread is (highest − lowest) / highest of SignRates: how much
+	// the machine's speed moved during the run. Over 0.05 the figures,
+	// latency above all, say more about the machine than about the server.
+	SignSpread     float64 `json:"raw_sign_spread"`
+	SignGoroutines int     `json:"sign_goroutines"`
+	SignCPUs       []int   `json:"sign_cpus,omitempty"`
+	Segments       int     `json:"segments"`
 	// Ratio is successful requests / the signatures the raw loop makes in
 	// the same time: throughput / SignRate.
 	Ratio float64 `json:"ratio"`
@@ -112,6 +120,9 @@ type Result struct {
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Concurrency < 1 {
 		o.Concurrency = 1
+	}
+	if o.SettleLimit == 0 {
+		o.SettleLimit = settleLimit
 	}
 	if o.SignMeasure <= 0 {
 		o.SignMeasure = time.Second
@@ -214,7 +225,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	measure := func() (float64, error) {
 		// On the server's own CPUs, first let the work the load left
 		// behind finish (see settle).
-		settle(o.ServerCPUs, settleLimit)
+		if o.SettleLimit > 0 {
+			settle(o.ServerCPUs, o.SettleLimit)
+		}
 		return measureSign(rawKey, o.SignMeasure, o.ServerCPUs)
 	}
 	res := &Result{Scenario: o.Scenario, Concurrency: o.Concurrency, Rate: o.Rate, ErrorKinds: map[string]int{},
@@ -289,6 +302,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if len(res.ErrorKinds) == 0 {
 		res.ErrorKinds = nil
+	}
+	if lo, hi := slices.Min(res.SignRates), slices.Max(res.SignRates); hi > 0 {
+		res.SignSpread = math.Round((hi-lo)/hi*1000) / 1000
 	}
 	if weighted > 0 {
 		res.Ratio = math.Round(float64(res.Requests-res.Errors)/weighted*1000) / 1000
@@ -497,8 +513,8 @@ func keyLike(token []byte) (string, crypto.Signer, error) {
 	return alg, key, nil
 }
 
-// settleLimit bounds the wait for the server's CPUs to go quiet before a
-// raw sign measurement: a server that never idles is measured anyway.
+// settleLimit is the default SettleLimit: a server that never idles is
+// measured anyway.
 const settleLimit = 2 * time.Second
 
 // measureSign returns the raw sign rate of key over about d: one goroutine

@@ -141,7 +141,7 @@ func TestBenchMeasuresTheRawRateBetweenSegments(t *testing.T) {
 	ts.addUser(t, "bench", "Bench#pw1", false, []string{"admin"}, nil)
 	res, err := bench.Run(t.Context(), bench.Options{URL: ts.URL + "/services/sts", User: "bench", Password: "Bench#pw1",
 		Scenario: bench.IssueSAML20, AppliesTo: "urn:bench:rp", Concurrency: 2, Duration: 1200 * time.Millisecond,
-		SignEvery: 400 * time.Millisecond, SignMeasure: 150 * time.Millisecond, ServerCPUs: []int{0}})
+		SignEvery: 400 * time.Millisecond, SignMeasure: 150 * time.Millisecond, SettleLimit: 200 * time.Millisecond, ServerCPUs: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +154,10 @@ func TestBenchMeasuresTheRawRateBetweenSegments(t *testing.T) {
 	}
 	if got := issuedTokens(ts); got != 1+2+res.Requests {
 		t.Fatalf("server issued %d tokens, bench counted %d (+1 first, +2 warm-up): a segment end cut requests off", got, res.Requests)
+	}
+	lo, hi := slices.Min(res.SignRates), slices.Max(res.SignRates)
+	if want := math.Round((hi-lo)/hi*1000) / 1000; res.SignSpread != want {
+		t.Fatalf("raw sign spread %v, want %v from %v", res.SignSpread, want, res.SignRates)
 	}
 	// Segment lengths are not reported; equal lengths are what the run
 	// aims at, and the ratio's check allows for the difference.
