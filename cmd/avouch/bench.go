@@ -128,9 +128,6 @@ func parseCPUList(s string) ([]int, error) {
 	return cpus, nil
 }
 
-// unsteady is the raw sign spread over which the summary warns.
-const unsteady = 0.05
-
 // printSummary writes the human summary of a run.
 func printSummary(w io.Writer, res *bench.Result) {
 	fmt.Fprintf(w, "scenario     %s, concurrency %d\n", res.Scenario, res.Concurrency)
@@ -147,7 +144,7 @@ func printSummary(w io.Writer, res *bench.Result) {
 	fmt.Fprintf(w, "raw sign     %.0f/s (%s, %d goroutine(s) %s in this process; measured %v/s around %d load segment(s))\n",
 		res.SignRate, res.KeyAlgorithm, res.SignGoroutines, where, res.SignRates, res.Segments)
 	fmt.Fprintf(w, "ratio        %.3f (throughput / raw sign rate)\n", res.Ratio)
-	if res.SignSpread > unsteady {
+	if res.SignSpread > bench.UnsteadySpread {
 		fmt.Fprintf(w, "warning      the raw sign rate moved %.0f %% during the run: the machine was not steady, and these figures (latency above all) are noisy\n", res.SignSpread*100)
 	}
 }

@@ -105,8 +105,9 @@ type Result struct {
 	// segments, after the run.
 	SignRates []float64 `json:"raw_sign_rates_per_s"`
 	// SignSpread is (highest − lowest) / highest of SignRates: how much
-	// the machine's speed moved during the run. Over 0.05 the figures,
-	// latency above all, say more about the machine than about the server.
+	// the machine's speed moved during the run. Over UnsteadySpread the
+	// figures, latency above all, say more about the machine than about
+	// the server.
 	SignSpread     float64 `json:"raw_sign_spread"`
 	SignGoroutines int     `json:"sign_goroutines"`
 	SignCPUs       []int   `json:"sign_cpus,omitempty"`
@@ -512,6 +513,9 @@ func keyLike(token []byte) (string, crypto.Signer, error) {
 	}
 	return alg, key, nil
 }
+
+// UnsteadySpread is the SignSpread over which a run's figures are noise.
+const UnsteadySpread = 0.05
 
 // settleLimit is the default SettleLimit: a server that never idles is
 // measured anyway.

@@ -39,9 +39,12 @@ func onCPU(cpu int, f func()) error {
 // raw measurement that shares the core with it reads low — which would
 // flatter the ratio.
 func settle(cpus []int, limit time.Duration) time.Duration {
+	if len(cpus) == 0 {
+		return 0
+	}
 	start := time.Now()
 	prev, err := readCPUTimes(cpus)
-	if err != nil || len(cpus) == 0 {
+	if err != nil {
 		return 0
 	}
 	for time.Since(start) < limit {
